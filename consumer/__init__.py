@@ -1,0 +1,1 @@
+"""The KCL consumer: per-symbol enrichment, sinks, and the record processor."""

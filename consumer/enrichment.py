@@ -1,0 +1,124 @@
+"""Per-symbol enrichment: prev price, change, % change, anomaly, 4-period moving average, and
+the acceptance rules for late and duplicate ticks (DESIGN.md, "Acceptance of ticks").
+
+Arithmetic is ``Decimal``: the running sum of the window is exact (no float drift over a
+long-lived shard), and the anomaly threshold is exact (a move of exactly 5 % is not an
+anomaly; with floats 105/100 - 1 says 5.000000000000004 %).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Final
+
+import msgspec
+
+from consumer.rows import EnrichedRow
+from producer.tick import Tick
+
+MA_PERIODS: Final = 4
+ANOMALY_PCT: Final = Decimal(5)
+_HUNDRED: Final = Decimal(100)
+_MA_DIVISOR: Final = Decimal(MA_PERIODS)
+
+
+class SymbolWindow(msgspec.Struct, gc=False):
+    """Everything the engine remembers about one symbol: small, serialisable, O(1) to update."""
+
+    last_ts: datetime
+    last_price: Decimal
+    recent: list[Decimal]  # the last <= MA_PERIODS accepted prices, oldest first
+    recent_sum: Decimal
+
+
+class Rejection(Enum):
+    """A tick that was not accepted (see DESIGN.md)."""
+
+    DUPLICATE = "duplicate"  # same ts and price as the symbol's last accepted tick: dropped
+    LATE = "late"  # not newer than the last accepted tick otherwise: a dead letter
+
+
+@dataclass(slots=True)
+class EnrichmentCounts:
+    accepted: int = 0
+    duplicates: int = 0
+    late: int = 0
+
+
+class Enricher:
+    """Applies ticks in shard order; holds one ``SymbolWindow`` per symbol seen."""
+
+    __slots__ = ("counts", "windows")
+
+    def __init__(self, windows: dict[str, SymbolWindow] | None = None) -> None:
+        self.windows: dict[str, SymbolWindow] = {} if windows is None else windows
+        self.counts = EnrichmentCounts()
+
+    def apply(
+        self,
+        tick: Tick,
+        shard_id: str,
+        sequence_number: str,
+        arrival_ts: datetime | None,
+    ) -> EnrichedRow | Rejection:
+        price = tick.price
+        window = self.windows.get(tick.symbol)
+        if window is None:
+            self.windows[tick.symbol] = SymbolWindow(
+                last_ts=tick.ts, last_price=price, recent=[price], recent_sum=price
+            )
+            prev = change = change_pct = ma_4 = None
+            anomaly = False
+        else:
+            if tick.ts <= window.last_ts:
+                if tick.ts == window.last_ts and price == window.last_price:
+                    self.counts.duplicates += 1
+                    return Rejection.DUPLICATE
+                self.counts.late += 1
+                return Rejection.LATE
+            prev = window.last_price
+            change = price - prev
+            change_pct = change * _HUNDRED / prev
+            anomaly = abs(change_pct) > ANOMALY_PCT
+            recent = window.recent
+            recent.append(price)
+            window.recent_sum += price
+            if len(recent) > MA_PERIODS:
+                window.recent_sum -= recent.pop(0)
+            ma_4 = window.recent_sum / _MA_DIVISOR if len(recent) == MA_PERIODS else None
+            window.last_ts = tick.ts
+            window.last_price = price
+        self.counts.accepted += 1
+        return EnrichedRow(
+            symbol=tick.symbol,
+            ts=tick.ts,
+            price=price,
+            open=tick.open,
+            high=tick.high,
+            low=tick.low,
+            volume=tick.volume,
+            source=tick.source,
+            prev_price=prev,
+            change=change,
+            change_pct=change_pct,
+            anomaly=anomaly,
+            ma_4=ma_4,
+            shard_id=shard_id,
+            sequence_number=sequence_number,
+            arrival_ts=arrival_ts,
+        )
+
+
+_window_encoder: Final = msgspec.json.Encoder()
+_window_decoder: Final = msgspec.json.Decoder(SymbolWindow)
+
+
+def encode_window(window: SymbolWindow) -> bytes:
+    return _window_encoder.encode(window)
+
+
+def decode_window(raw: bytes) -> SymbolWindow:
+    return _window_decoder.decode(raw)

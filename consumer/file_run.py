@@ -1,0 +1,37 @@
+"""``stockpipe process``: the consumer's enrichment over a file of ticks, as one shard, no AWS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from consumer.dead_letters import DeadLetter
+from consumer.pipeline import Counts, TickPipeline
+from consumer.rows import EnrichedRow, row_to_record
+
+FILE_SHARD_ID: Final = "file"
+_encoder: Final = msgspec.json.Encoder(decimal_format="number")
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line without its end of line), skipping blank lines."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            stripped = line.rstrip(b"\r\n")
+            if stripped.strip():
+                yield number, stripped
+
+
+def process_file(input_path: Path, output_path: Path, dead_letter_path: Path) -> Counts:
+    pipeline = TickPipeline()
+    with output_path.open("wb") as out, dead_letter_path.open("wb") as dead:
+        for number, raw in iter_lines(input_path):
+            outcome = pipeline.apply(raw, FILE_SHARD_ID, str(number), None, line=number)
+            if type(outcome) is EnrichedRow:
+                out.write(_encoder.encode(row_to_record(outcome)) + b"\n")
+            elif type(outcome) is DeadLetter:
+                dead.write(_encoder.encode(outcome) + b"\n")
+    return pipeline.counts()

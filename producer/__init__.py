@@ -1,0 +1,1 @@
+"""Quote sources and the tick wire contract (the schema every later stage imports)."""

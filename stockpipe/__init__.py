@@ -1,0 +1,1 @@
+"""stockpipe: the command line and what the stages share (settings, logging)."""

@@ -1,0 +1,5 @@
+import sys
+
+from stockpipe.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Crossover detection and the scheduled alerting Lambdas."""
