@@ -22,6 +22,10 @@ from producer.tick import Tick
 MA_PERIODS: Final = 4
 ANOMALY_PCT: Final = Decimal(5)
 _HUNDRED: Final = Decimal(100)
+# change_pct is stored rounded to 10 decimal places (every sink stores the same exact value);
+# the anomaly test uses the unrounded value.
+PCT_DECIMALS: Final = 10
+_PCT_QUANTUM: Final = Decimal(1).scaleb(-PCT_DECIMALS)
 _MA_DIVISOR: Final = Decimal(MA_PERIODS)
 
 
@@ -81,8 +85,9 @@ class Enricher:
                 return Rejection.LATE
             prev = window.last_price
             change = price - prev
-            change_pct = change * _HUNDRED / prev
-            anomaly = abs(change_pct) > ANOMALY_PCT
+            exact_pct = change * _HUNDRED / prev
+            anomaly = abs(exact_pct) > ANOMALY_PCT
+            change_pct = exact_pct.quantize(_PCT_QUANTUM)
             recent = window.recent
             recent.append(price)
             window.recent_sum += price

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
 
 from producer.errors import ProducerError
-from producer.tick import Tick
+from producer.tick import Tick, to_price
 
 NEW_YORK: Final = ZoneInfo("America/New_York")
 MARKET_CLOSE: Final = time(16, 0)
@@ -48,10 +47,10 @@ def _bokeh_stocks() -> list[Tick]:
                 Tick(
                     symbol=symbol,
                     ts=local_close.astimezone(UTC),
-                    price=Decimal(repr(close)),
-                    open=Decimal(repr(open_)),
-                    high=Decimal(repr(high)),
-                    low=Decimal(repr(low)),
+                    price=to_price(close),
+                    open=to_price(open_),
+                    high=to_price(high),
+                    low=to_price(low),
                     volume=int(volume),
                     source="bokeh_sampledata.stocks",
                 )

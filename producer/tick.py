@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Final
 
 import msgspec
@@ -61,9 +61,35 @@ class Tick(msgspec.Struct, frozen=True, gc=False):
 
 _decoder: Final = msgspec.json.Decoder(_WireTick)
 
+# Prices keep at most this many decimal places (enough for FX and crypto quotes). Float noise
+# beyond it (yfinance's 187.2300109863281) is rounded half-even; a price that rounds to zero
+# is rejected. Every sink then stores prices exactly, Parquet as DECIMAL(38, 12).
+PRICE_DECIMALS: Final = 10
+_PRICE_QUANTUM: Final = Decimal(1).scaleb(-PRICE_DECIMALS)
 
-def _dec(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(repr(value))
+
+def to_price(value: float, field: str = "price") -> Decimal:
+    """A wire number as an exact Decimal with at most ``PRICE_DECIMALS`` places."""
+    text = repr(value)  # the shortest round-trip form: its digits are the number's own
+    dot = text.find(".")
+    if dot > 0 and "e" not in text and len(text) - dot - 1 <= PRICE_DECIMALS:
+        return Decimal(text)  # the common case: nothing to round
+    try:
+        rounded = Decimal(text).quantize(_PRICE_QUANTUM)
+    except InvalidOperation:  # more digits than a Decimal context holds: absurdly large
+        raise InvalidTick(
+            RejectReason.BAD_PRICE, f"{field} {text} is out of range - at `$.{field}`"
+        ) from None
+    if not rounded:
+        raise InvalidTick(
+            RejectReason.BAD_PRICE,
+            f"{field} {text} rounds to 0 at {PRICE_DECIMALS} decimal places - at `$.{field}`",
+        )
+    return rounded
+
+
+def _optional_price(value: float | None, field: str) -> Decimal | None:
+    return None if value is None else to_price(value, field)
 
 
 def decode_tick(raw: bytes) -> Tick:
@@ -80,10 +106,10 @@ def decode_tick(raw: bytes) -> Tick:
     return Tick(
         symbol=wire.symbol,
         ts=ts,
-        price=Decimal(repr(wire.price)),
-        open=_dec(wire.open),
-        high=_dec(wire.high),
-        low=_dec(wire.low),
+        price=to_price(wire.price),
+        open=_optional_price(wire.open, "open"),
+        high=_optional_price(wire.high, "high"),
+        low=_optional_price(wire.low, "low"),
         volume=wire.volume,
         source=wire.source,
     )

@@ -1,0 +1,53 @@
+"""``stockpipe process`` and ``stockpipe trend``: the analytics over files, no AWS."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from stockpipe.commands._args import existing_file, output_path
+
+
+def register(commands: Any) -> None:
+    process = commands.add_parser(
+        "process", help="enrich a file of ticks as the consumer would (one shard, no AWS)"
+    )
+    process.add_argument("--input", required=True, type=existing_file, help="ticks, JSON lines")
+    process.add_argument("--output", required=True, type=output_path, help="enriched rows")
+    process.add_argument(
+        "--dead-letter",
+        type=output_path,
+        help="rejected lines with line number, text and reason (default: OUTPUT.dead-letter.jsonl)",
+    )
+    process.set_defaults(handler=run_process)
+
+    trend = commands.add_parser("trend", help="every SMA-5/SMA-20 crossover in a rows file")
+    trend.add_argument("--input", required=True, type=existing_file, help="enriched rows")
+    trend.add_argument("--output", required=True, type=output_path, help="signals, JSON lines")
+    trend.set_defaults(handler=run_trend)
+
+
+def run_process(args: argparse.Namespace) -> int:
+    from consumer.file_run import process_file
+
+    dead_letter: Path = args.dead_letter or args.output.with_name(
+        args.output.name + ".dead-letter.jsonl"
+    )
+    counts = process_file(args.input, args.output, dead_letter)
+    print(f"{counts.summary()} output={args.output} dead_letter={dead_letter}")
+    return 0
+
+
+def run_trend(args: argparse.Namespace) -> int:
+    from trend.file_run import trend_file
+
+    summary = trend_file(args.input, args.output)
+    for number, reason in summary.invalid_lines[:10]:
+        print(f"stockpipe trend: skipped line {number}: {reason}", file=sys.stderr)
+    print(
+        f"rows={summary.rows} signals={summary.signals} "
+        f"invalid_lines={len(summary.invalid_lines)} output={args.output}"
+    )
+    return 0
