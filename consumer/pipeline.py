@@ -14,7 +14,7 @@ from consumer.dead_letters import DeadLetter, make_dead_letter
 from consumer.enrichment import Enricher, Rejection
 from consumer.rows import EnrichedRow
 from producer.errors import InvalidTick
-from producer.tick import decode_tick, format_ts
+from producer.tick import Tick, decode_tick, format_ts
 
 LATE: Final = "late"
 
@@ -50,8 +50,23 @@ class TickPipeline:
     ) -> EnrichedRow | DeadLetter | None:
         """The row, a dead letter, or None for a dropped exact duplicate."""
         try:
-            tick = decode_tick(raw)
+            parsed: Tick | InvalidTick = decode_tick(raw)
         except InvalidTick as rejected:
+            parsed = rejected
+        return self.apply_parsed(raw, parsed, shard_id, sequence_number, arrival_ts, line)
+
+    def apply_parsed(
+        self,
+        raw: bytes,
+        parsed: Tick | InvalidTick,
+        shard_id: str,
+        sequence_number: str,
+        arrival_ts: datetime | None = None,
+        line: int | None = None,
+    ) -> EnrichedRow | DeadLetter | None:
+        """As ``apply``, for a record already decoded (or rejected) by ``decode_tick``."""
+        if isinstance(parsed, InvalidTick):
+            rejected = parsed
             self.invalid += 1
             return make_dead_letter(
                 raw,
@@ -62,6 +77,7 @@ class TickPipeline:
                 arrival_ts=None if arrival_ts is None else format_ts(arrival_ts),
                 line=line,
             )
+        tick = parsed
         outcome = self.enricher.apply(tick, shard_id, sequence_number, arrival_ts)
         if type(outcome) is EnrichedRow:
             return outcome

@@ -7,8 +7,9 @@ on AWS the CDK stack sets them on the task and the functions.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +40,34 @@ class Settings(BaseSettings):
     # Only for local endpoints (moto accepts anything); on AWS the task role is used.
     aws_access_key_id: str | None = None
     aws_secret_access_key: SecretStr | None = None
+
+    # trend/ (the scheduled alerting Lambda; tables described in trend/tables.py).
+    cursor_table: str = "stockpipe-trend-cursors"  # per symbol: last evaluated row + detector
+    alerts_table: str = "stockpipe-alerts"  # one item per alert: the exactly-once ledger
+    # At most one significant-move alert per symbol per this many minutes (later moves are
+    # grouped into one digest when the window ends).
+    alert_cooldown_minutes: PositiveInt = 60
+    # A claimed alert is owned this long; a run that crashed after claiming is retried once it
+    # lapses. Must exceed the function's timeout, or a slow run could be taken over.
+    alert_lease_seconds: PositiveInt = 900
+    # Rows older than now - this are assumed to be in the rows table (ingestion lag bound):
+    # only then may the wall clock close a cooldown window with no newer row of the symbol.
+    alert_settle_seconds: PositiveInt = 300
+    alert_ttl_days: PositiveInt = 90  # alert ledger items expire (TTL ``expires_at``)
+    alerts_queue_url: str | None = None  # SQS queue subscribed to the topic (alerts tail)
+
+    # The query layer (consumer/lake, sql/). "auto": DuckDB over the lake when endpoint_url
+    # points at a local endpoint, Athena otherwise.
+    query_engine: Literal["auto", "athena", "local"] = "auto"
+    athena_database: str = "stockpipe"
+    athena_workgroup: str = "primary"
+    athena_output_location: str | None = None  # s3://...; None: the workgroup's own setting
+    lake_root: str | None = None  # a local directory read instead of the bucket (offline work)
+    # Compaction merges a day's small files into files of at least this size (or one a shard).
+    compact_target_mib: PositiveInt = 64
+    # A day is compacted only this long after it ended (UTC): until then the consumer may still
+    # rewrite one of its objects (a replay after a crash, a lagging shard catching up).
+    compact_min_age_hours: NonNegativeInt = 24
 
 
 @lru_cache(maxsize=1)

@@ -5,3 +5,28 @@ from __future__ import annotations
 
 class TrendError(Exception):
     """Base class of every error raised by ``trend``."""
+
+
+class ConfigError(TrendError):
+    """A setting the alerting needs is missing or wrong; the message names it and the fix."""
+
+
+class CorruptCursor(TrendError):
+    """A cursor item that cannot be decoded: evaluating from scratch would re-alert, so stop."""
+
+    def __init__(self, symbol: str, detail: str) -> None:
+        super().__init__(
+            f"cursor of {symbol!r} cannot be decoded ({detail}); inspect the item in the cursor "
+            "table: delete it only if re-alerting the symbol's history is acceptable"
+        )
+        self.symbol = symbol
+
+
+class RunIncomplete(TrendError):
+    """Some symbols failed this run. Everything done is durable and idempotent, so the
+    scheduler's retry (raised for, on purpose) resumes them without doubling any alert."""
+
+    def __init__(self, failed: dict[str, str]) -> None:
+        listed = "; ".join(f"{symbol}: {reason}" for symbol, reason in sorted(failed.items()))
+        super().__init__(f"{len(failed)} symbol(s) failed, retry resumes them: {listed}")
+        self.failed = failed

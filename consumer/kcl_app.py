@@ -1,0 +1,148 @@
+"""The executable the MultiLangDaemon starts, one per shard: amazon-kclpy's v3 protocol on
+stdin/stdout, adapted to ``ShardProcessor``.
+
+stdout belongs to the protocol. Before anything else runs, ``sys.stdout`` is pointed at
+stderr, and only the protocol's writer keeps the real stdout: a stray ``print`` anywhere
+(ours or a library's) becomes a stderr line instead of corrupting the protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import timedelta
+from typing import Any, TextIO
+
+from consumer.errors import ConsumerError
+from consumer.processor import (
+    CheckpointFailed,
+    FlushPolicy,
+    LeaseGone,
+    ShardProcessor,
+    StreamRecord,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _CheckpointerAdapter:
+    """kclpy's checkpointer, raising our CheckpointFailed with the daemon's error name."""
+
+    def __init__(self, checkpointer: Any) -> None:
+        self._checkpointer = checkpointer
+
+    def checkpoint(self, sequence_number: str | None = None) -> None:
+        from amazon_kclpy.checkpoint_error import CheckpointError
+
+        try:
+            self._checkpointer.checkpoint(sequence_number)
+        except CheckpointError as error:
+            raise CheckpointFailed(str(error.value)) from None
+
+
+def _fail_stop(action: str, error: BaseException) -> None:
+    """kclpy logs and *swallows* an exception raised by a processor, then reports the action
+    done: the daemon would carry on and a later checkpoint could cover records that were
+    never written. So any failure ends this process instead; the daemon starts a new one,
+    which resumes at the last checkpoint, and the sinks make the replay harmless."""
+    if isinstance(error, LeaseGone):
+        log.warning("lease gone, stopping", extra={"action": action, "error": str(error)})
+        raise SystemExit(0)
+    log.error("processor failed, exiting for a replay", extra={"action": action}, exc_info=error)
+    raise SystemExit(1)
+
+
+def build_processor() -> ShardProcessor:
+    from consumer.aws import dynamodb_resource, s3_client
+    from consumer.sinks.lake import S3Lake
+    from consumer.sinks.rows_table import DynamoRowsTable
+    from consumer.sinks.state_store import DynamoStateStore
+    from stockpipe.settings import get_settings
+
+    settings = get_settings()
+    dynamodb = dynamodb_resource(settings)
+    client = dynamodb.meta.client
+    return ShardProcessor(
+        rows=DynamoRowsTable(client, settings.rows_table, timedelta(days=settings.row_ttl_days)),
+        lake=S3Lake(
+            s3_client(settings), settings.bucket, settings.ticks_prefix, settings.dead_letter_prefix
+        ),
+        state=DynamoStateStore(client, settings.state_table),
+        policy=FlushPolicy(records=settings.flush_records, seconds=settings.flush_seconds),
+    )
+
+
+def make_record_processor(processor: ShardProcessor) -> Any:
+    """A kclpy v3 ``RecordProcessorBase`` delegating to ``processor``."""
+    from amazon_kclpy.v3.processor import RecordProcessorBase
+
+    class KclRecordProcessor(RecordProcessorBase):  # type: ignore[misc]
+        def initialize(self, initialize_input: Any) -> None:
+            try:
+                processor.initialize(initialize_input.shard_id)
+            except Exception as error:
+                _fail_stop("initialize", error)
+
+        def process_records(self, process_records_input: Any) -> None:
+            try:
+                records = [
+                    StreamRecord(
+                        data=record.binary_data,
+                        sequence_number=record.sequence_number,
+                        arrival_millis=record.timestamp_millis,
+                    )
+                    for record in process_records_input.records
+                ]
+                processor.process_records(
+                    records, _CheckpointerAdapter(process_records_input.checkpointer)
+                )
+            except Exception as error:
+                _fail_stop("processRecords", error)
+
+        def lease_lost(self, lease_lost_input: Any) -> None:
+            processor.lease_lost()
+
+        def shard_ended(self, shard_ended_input: Any) -> None:
+            try:
+                processor.shard_ended(_CheckpointerAdapter(shard_ended_input.checkpointer))
+            except Exception as error:
+                _fail_stop("shardEnded", error)
+
+        def shutdown_requested(self, shutdown_requested_input: Any) -> None:
+            try:
+                processor.shutdown_requested(
+                    _CheckpointerAdapter(shutdown_requested_input.checkpointer)
+                )
+            except Exception as error:
+                _fail_stop("shutdownRequested", error)
+
+    return KclRecordProcessor()
+
+
+def run(
+    processor: ShardProcessor | None = None,
+    stdin: TextIO | None = None,
+    protocol_out: TextIO | None = None,
+) -> None:
+    from amazon_kclpy import kcl
+
+    from consumer.logs import configure
+
+    protocol_out = protocol_out or sys.stdout
+    sys.stdout = sys.stderr  # see the module docstring
+    configure()
+    try:
+        processor = processor or build_processor()
+    except ConsumerError as error:
+        log.error("cannot start the processor", extra={"error": str(error)})
+        raise SystemExit(1) from None
+    kcl.KCLProcess(
+        make_record_processor(processor),
+        input_file=stdin or sys.stdin,
+        output_file=protocol_out,
+        error_file=sys.stderr,
+    ).run()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,262 @@
+"""The shard processor: decode -> accept/reject -> enrich -> buffer, and the commit sequence.
+
+Free of amazon-kclpy (consumer/kcl_app.py adapts the daemon's messages to it), so the whole
+logic runs in tests against in-memory sinks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final, Protocol
+
+from consumer.dead_letters import DeadLetter
+from consumer.enrichment import Enricher
+from consumer.errors import ConsumerError
+from consumer.pipeline import TickPipeline
+from consumer.rows import EnrichedRow
+from consumer.schema import partition_date
+from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
+from producer.errors import InvalidTick
+from producer.tick import Tick, decode_tick, format_ts
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_ATTEMPTS: Final = 6
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """One Kinesis record as the daemon hands it over."""
+
+    data: bytes
+    sequence_number: str
+    arrival_millis: int
+
+
+class CheckpointFailed(ConsumerError):
+    """The daemon refused a checkpoint. ``error`` is its exception name."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(f"checkpoint refused: {error}")
+        self.error = error
+
+
+class Checkpointer(Protocol):
+    def checkpoint(self, sequence_number: str | None = None) -> None:
+        """Raises CheckpointFailed (the adapter translates the daemon's error)."""
+        ...
+
+
+class LeaseGone(ConsumerError):
+    """The shard's lease is no longer ours (ShutdownException, or a newer owner's state)."""
+
+
+@dataclass
+class FlushPolicy:
+    records: int
+    seconds: float
+
+
+@dataclass
+class _Pending:
+    """What has been applied in memory since the last commit."""
+
+    rows: list[EnrichedRow] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    touched: dict[str, str] = field(default_factory=dict)  # symbol -> last applied sequence
+    tick_keys: dict[str, int] = field(default_factory=dict)
+    dead_letter_keys: dict[str, int] = field(default_factory=dict)
+    records: int = 0
+    last_sequence: str | None = None
+
+
+def _first(keys: dict[str, int], dt: str, sequence: int) -> None:
+    if sequence < keys.get(dt, sequence + 1):
+        keys[dt] = sequence
+
+
+class ShardProcessor:
+    def __init__(
+        self,
+        rows: RowSink,
+        lake: LakeSink,
+        state: StateStore,
+        policy: FlushPolicy,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._rows = rows
+        self._lake = lake
+        self._state = state
+        self._policy = policy
+        self._clock = clock
+        self._sleep = sleep
+        self.shard_id = ""
+        self.pipeline = TickPipeline(Enricher())
+        self._known: set[str] = set()  # symbols whose saved state was looked up
+        self._replayed: dict[str, int] = {}  # symbol -> saved position on this shard at load
+        self._pending = _Pending()
+        self._last_commit = clock()
+        self.skipped_replays = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def initialize(self, shard_id: str) -> None:
+        # State is loaded lazily, per symbol, when a symbol is first seen (see _load_unknown).
+        self.shard_id = shard_id
+        log.info("shard initialized", extra={"shard_id": shard_id})
+
+    def process_records(self, records: Sequence[StreamRecord], checkpointer: Checkpointer) -> None:
+        decoded = [(record, _try_decode(record.data)) for record in records]
+        self._load_unknown(t.symbol for _, t in decoded if isinstance(t, Tick))
+        for record, tick in decoded:
+            self._apply(record, tick)
+        if self._due():
+            self.commit(checkpointer, self._pending.last_sequence)
+
+    def lease_lost(self) -> None:
+        # Another worker owns the shard now and resumes from the last checkpoint: what is
+        # buffered here will be produced again there. Writing it could race the new owner.
+        dropped = len(self._pending.rows)
+        self._pending = _Pending()
+        log.warning("lease lost", extra={"shard_id": self.shard_id, "dropped_rows": dropped})
+
+    def shard_ended(self, checkpointer: Checkpointer) -> None:
+        # The checkpoint at SHARD_END is required: without it the child shards never start.
+        self.commit(checkpointer, None)
+        log.info("shard ended", extra={"shard_id": self.shard_id})
+
+    def shutdown_requested(self, checkpointer: Checkpointer) -> None:
+        # ECS allows 30 s after SIGTERM: one flush of at most one batch, then return.
+        self.commit(checkpointer, self._pending.last_sequence)
+        log.info("shutdown requested", extra={"shard_id": self.shard_id})
+
+    # -- applying records ------------------------------------------------------------------
+
+    def _load_unknown(self, symbols: Iterable[str]) -> None:
+        unknown = {s for s in symbols if s not in self._known}
+        if not unknown:
+            return
+        saved = self._state.load(unknown)
+        self._known |= unknown
+        for symbol, state in saved.items():
+            self.pipeline.enricher.windows[symbol] = state.window
+            if state.shard_id == self.shard_id:
+                self._replayed[symbol] = int(state.sequence_number)
+
+    def _apply(self, record: StreamRecord, tick: Tick | InvalidTick) -> None:
+        pending = self._pending
+        sequence = int(record.sequence_number)
+        arrival = datetime.fromtimestamp(record.arrival_millis / 1000, UTC)
+        pending.records += 1
+        pending.last_sequence = record.sequence_number
+        _first(pending.dead_letter_keys, format_ts(arrival)[:10], sequence)
+        if isinstance(tick, Tick):
+            _first(pending.tick_keys, partition_date(tick.ts), sequence)
+            position = self._replayed.get(tick.symbol)
+            if position is not None and sequence <= position:
+                # Applied before a crash or lease move (its state was saved): silently skip.
+                self.skipped_replays += 1
+                return
+        outcome = self.pipeline.apply_parsed(
+            record.data, tick, self.shard_id, record.sequence_number, arrival
+        )
+        if type(outcome) is EnrichedRow:
+            pending.rows.append(outcome)
+            pending.touched[outcome.symbol] = record.sequence_number
+        elif type(outcome) is DeadLetter:
+            pending.dead_letters.append(outcome)
+            if outcome.symbol is not None:  # late: the window did not move, position did
+                pending.touched[outcome.symbol] = record.sequence_number
+        elif isinstance(tick, Tick):  # an exact duplicate, dropped: the position moved
+            pending.touched[tick.symbol] = record.sequence_number
+
+    def _due(self) -> bool:
+        return (
+            self._pending.records >= self._policy.records
+            or self._clock() - self._last_commit >= self._policy.seconds
+        )
+
+    # -- the commit sequence ---------------------------------------------------------------
+
+    def commit(self, checkpointer: Checkpointer, sequence_number: str | None) -> None:
+        """Make everything applied so far durable, then checkpoint. The order is the
+        delivery guarantee (DESIGN.md, "Delivery: effectively once"); a crash between any
+        two steps leaves a state that a replay from the previous checkpoint repairs."""
+        pending = self._pending
+        # 1. Rows to DynamoDB. Keyed by symbol + ts: a replay rewrites the same items.
+        if pending.rows:
+            self._rows.write_rows(pending.rows)
+        # 2. The Parquet objects of the batch (ticks and dead letters). Their names depend
+        #    only on the batch's records, so a replay rewrites them (consumer/sinks/lake.py).
+        #    After the rows: both sinks are idempotent, and a crash here replays both.
+        if pending.tick_keys or pending.dead_letter_keys:
+            self._lake.write_batch(
+                LakeBatch(
+                    shard_id=self.shard_id,
+                    rows=pending.rows,
+                    dead_letters=pending.dead_letters,
+                    tick_keys=pending.tick_keys,
+                    dead_letter_keys=pending.dead_letter_keys,
+                    replayed=self._replayed,
+                )
+            )
+        # 3. State of the touched symbols, each with its last applied position. Only after
+        #    the sinks: a saved position means "its rows are written" - a replay skips
+        #    records at or before it, so saving earlier would lose them.
+        if pending.touched:
+            windows = self.pipeline.enricher.windows
+            self._state.save(
+                {
+                    symbol: SavedState(windows[symbol], self.shard_id, sequence)
+                    for symbol, sequence in pending.touched.items()
+                    if symbol in windows
+                }
+            )
+        # 4. Checkpoint last: the daemon resumes after it, so everything before it must
+        #    already be durable.
+        self._checkpoint(checkpointer, sequence_number)
+        log.info(
+            "committed",
+            extra={
+                "shard_id": self.shard_id,
+                "records": pending.records,
+                "rows": len(pending.rows),
+                "dead_letters": len(pending.dead_letters),
+                "symbols": len(pending.touched),
+                "checkpoint": sequence_number or "SHARD_END",
+            },
+        )
+        self._pending = _Pending()
+        self._last_commit = self._clock()
+
+    def _checkpoint(self, checkpointer: Checkpointer, sequence_number: str | None) -> None:
+        delay = 0.2
+        for attempt in range(1, CHECKPOINT_ATTEMPTS + 1):
+            try:
+                checkpointer.checkpoint(sequence_number)
+                return
+            except CheckpointFailed as failure:
+                if failure.error == "ShutdownException":
+                    # The lease is gone; retrying cannot succeed. The next owner replays from
+                    # the previous checkpoint, and the sinks make that harmless.
+                    raise LeaseGone(f"{self.shard_id}: lease lost at checkpoint") from failure
+                if failure.error != "ThrottlingException" or attempt == CHECKPOINT_ATTEMPTS:
+                    raise
+                log.warning(
+                    "checkpoint throttled, retrying",
+                    extra={"shard_id": self.shard_id, "attempt": attempt, "delay_s": delay},
+                )
+                self._sleep(delay)
+                delay *= 2
+
+
+def _try_decode(data: bytes) -> Tick | InvalidTick:
+    try:
+        return decode_tick(data)
+    except InvalidTick as rejected:
+        return rejected

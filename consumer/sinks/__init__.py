@@ -1,0 +1,1 @@
+"""Where enriched rows, dead letters and per-symbol state go."""

@@ -1,0 +1,61 @@
+"""The seams between the record processor and its sinks. Implementations are swappable in
+tests (an in-memory store, a fault-injecting wrapper) without mocks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
+
+import msgspec
+
+from consumer.dead_letters import DeadLetter
+from consumer.enrichment import SymbolWindow
+from consumer.rows import EnrichedRow
+
+
+class SavedState(msgspec.Struct, frozen=True):
+    """A symbol's window plus the position of the last record applied to it. A record of the
+    same shard at or before ``sequence_number`` was applied already (a replay): skip it."""
+
+    window: SymbolWindow
+    shard_id: str
+    sequence_number: str
+
+
+class RowSink(Protocol):
+    """The DynamoDB rows table (idempotent: keyed by symbol + ts)."""
+
+    def write_rows(self, rows: Sequence[EnrichedRow]) -> None: ...
+
+
+class LakeSink(Protocol):
+    """Parquet objects in S3 for ticks and dead letters (see consumer/sinks/lake.py)."""
+
+    def write_batch(self, batch: LakeBatch) -> None: ...
+
+
+class StateStore(Protocol):
+    def load(self, symbols: Iterable[str]) -> dict[str, SavedState]: ...
+
+    def save(self, states: Mapping[str, SavedState]) -> None:
+        """Conditional on the position moving forward: an older owner of the shard (during a
+        lease move) can never overwrite a newer one."""
+        ...
+
+
+class LakeBatch(msgspec.Struct):
+    """What one flush writes to the lake, and how to name it (see consumer/sinks/lake.py).
+
+    ``tick_keys``: per event date (UTC), the smallest sequence number of a valid tick of that
+    date in the batch, whether it produced a row or not. ``dead_letter_keys``: per arrival
+    date, the smallest sequence number of any record of the batch that arrived that day.
+    ``replayed``: per symbol, the saved position (on this shard) this processor started from;
+    records at or before it were skipped, so their rows can only be in an earlier object.
+    """
+
+    shard_id: str
+    rows: list[EnrichedRow]
+    dead_letters: list[DeadLetter]
+    tick_keys: dict[str, int]
+    dead_letter_keys: dict[str, int]
+    replayed: dict[str, int]
