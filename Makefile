@@ -5,7 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+# The KCL MultiLangDaemon: the jars listed in the pom.xml that amazon-kclpy ships, fetched
+# with Maven (into ~/.m2, then copied here); amazon-kclpy's own installer then takes them from
+# the local Maven repository instead of downloading each jar again.
+KCLPY_VERSION := 3.1.3
+KINESIS_LOCAL_VERSION := 0.6.2
+TOOLS := .stockpipe
+KCL_JARS := $(TOOLS)/kcl-jars
+KCL_STAMP := $(KCL_JARS)/.fetched
+NODE_STAMP := $(TOOLS)/node/.installed
+
+.PHONY: run test lint typecheck unit bench clean setup
+
+setup: $(STAMP) $(KCL_STAMP) $(NODE_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +25,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+$(KCL_STAMP): $(STAMP)
+	rm -rf $(TOOLS)/kclpy && mkdir -p $(TOOLS)/kclpy $(KCL_JARS)
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: \
+	    amazon-kclpy==$(KCLPY_VERSION) -d $(TOOLS)/kclpy
+	tar -xzf $(TOOLS)/kclpy/amazon_kclpy-$(KCLPY_VERSION).tar.gz -C $(TOOLS)/kclpy
+	# The shipped pom is a bare dependency list: give it coordinates so Maven can read it.
+	sed 's#<modelVersion>4.0.0</modelVersion>#&<groupId>local.stockpipe</groupId><artifactId>kcl-jars</artifactId><version>1</version><packaging>pom</packaging>#' \
+	    $(TOOLS)/kclpy/amazon_kclpy-$(KCLPY_VERSION)/pom.xml > $(TOOLS)/kclpy/pom.xml
+	mvn --batch-mode --quiet -f $(TOOLS)/kclpy/pom.xml dependency:copy-dependencies \
+	    -DexcludeTransitive=true -DoutputDirectory=$(abspath $(KCL_JARS))
+	KCL_MVN_REPO_SEARCH_URL=file://$(HOME)/.m2/repository/ \
+	    $(BIN)/python -m pip install --quiet amazon-kclpy==$(KCLPY_VERSION)
+	touch $(KCL_STAMP)
+
+$(NODE_STAMP):
+	mkdir -p $(TOOLS)/node
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node \
+	    kinesis-local@$(KINESIS_LOCAL_VERSION)
+	touch $(NODE_STAMP)
+
+run: setup
 	$(BIN)/stockpipe demo --workdir out
 
 lint: $(STAMP)
@@ -23,7 +55,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: setup
 	$(BIN)/pytest
 
 test: lint typecheck unit

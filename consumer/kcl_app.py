@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
 from consumer.errors import ConsumerError
@@ -21,6 +22,7 @@ from consumer.processor import (
     ShardProcessor,
     StreamRecord,
 )
+from consumer.status import StatusReporter
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +74,19 @@ def build_processor() -> ShardProcessor:
     )
 
 
-def make_record_processor(processor: ShardProcessor) -> Any:
+def make_record_processor(processor: ShardProcessor, status_dir: Path | None = None) -> Any:
     """A kclpy v3 ``RecordProcessorBase`` delegating to ``processor``."""
     from amazon_kclpy.v3.processor import RecordProcessorBase
 
+    reporter: StatusReporter | None = None
+
     class KclRecordProcessor(RecordProcessorBase):  # type: ignore[misc]
         def initialize(self, initialize_input: Any) -> None:
+            nonlocal reporter
             try:
                 processor.initialize(initialize_input.shard_id)
+                if status_dir is not None:
+                    reporter = StatusReporter(status_dir, initialize_input.shard_id)
             except Exception as error:
                 _fail_stop("initialize", error)
 
@@ -96,6 +103,12 @@ def make_record_processor(processor: ShardProcessor) -> Any:
                 processor.process_records(
                     records, _CheckpointerAdapter(process_records_input.checkpointer)
                 )
+                if reporter is not None:
+                    reporter.report(
+                        len(records),
+                        process_records_input.millis_behind_latest,
+                        processor.skipped_replays,
+                    )
             except Exception as error:
                 _fail_stop("processRecords", error)
 
@@ -136,8 +149,11 @@ def run(
     except ConsumerError as error:
         log.error("cannot start the processor", extra={"error": str(error)})
         raise SystemExit(1) from None
+    from stockpipe.settings import get_settings
+
+    status_dir = get_settings().status_dir
     kcl.KCLProcess(
-        make_record_processor(processor),
+        make_record_processor(processor, None if status_dir is None else Path(status_dir)),
         input_file=stdin or sys.stdin,
         output_file=protocol_out,
         error_file=sys.stderr,

@@ -17,7 +17,9 @@ Idle = Callable[[float], None]
 Clock = Callable[[], float]
 
 
-def at_rate(items: Iterable[T], rate: float, idle: Idle, clock: Clock = time.monotonic) -> Iterator[T]:
+def at_rate(
+    items: Iterable[T], rate: float, idle: Idle, clock: Clock = time.monotonic
+) -> Iterator[T]:
     """Yield item *i* no earlier than ``start + i / rate``. Deadlines come from the start, not
     the previous item, so a slow moment is caught up instead of lowering the average rate."""
     start = clock()

@@ -36,7 +36,10 @@ from producer.kinesis import (
 )
 
 if TYPE_CHECKING:
-    from mypy_boto3_kinesis.type_defs import PutRecordsRequestEntryTypeDef, PutRecordsResultEntryTypeDef
+    from mypy_boto3_kinesis.type_defs import (
+        PutRecordsRequestEntryTypeDef,
+        PutRecordsResultEntryTypeDef,
+    )
 
 log: Final = logging.getLogger("stockpipe.producer")
 
@@ -108,11 +111,13 @@ class OrderedBatchWriter:
     def pump(self) -> None:
         """Send if a full call is ready, the oldest record has lingered long enough, or a
         failed record's backoff is over. Never sleeps."""
-        if self._delayed and self._delayed[0][0] <= self._clock():
-            self._send_round()
-        elif self._ready and (
-            len(self._ready) >= self.max_records
-            or self._clock() - self._last_send >= self.linger
+        retry_due = bool(self._delayed) and self._delayed[0][0] <= self._clock()
+        if retry_due or (
+            self._ready
+            and (
+                len(self._ready) >= self.max_records
+                or self._clock() - self._last_send >= self.linger
+            )
         ):
             self._send_round()
 
@@ -124,6 +129,13 @@ class OrderedBatchWriter:
     def next_due(self) -> float | None:
         """When the earliest backed-off lane may be retried (clock time), if any."""
         return self._delayed[0][0] if self._delayed else None
+
+    def next_wake(self) -> float | None:
+        """When ``pump`` will next have something to send (clock time), if ever."""
+        wakes = [self._delayed[0][0]] if self._delayed else []
+        if self._ready:
+            wakes.append(self._last_send + self.linger)
+        return min(wakes) if wakes else None
 
     def _step(self) -> None:
         if not self._send_round():

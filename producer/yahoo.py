@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Final, Protocol
 
 from producer.backoff import Backoff
@@ -103,12 +105,16 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame(columns=["Open", "High", "Low", "Close", "Volume"])
 
 
-def _optional_price(value: object, name: str) -> object:
-    return None if not _finite_positive(value) else to_price(float(value), name)  # type: ignore[arg-type]
+def _number(value: object) -> float | None:
+    """A finite cell as a float (numpy scalars included), else None (NaN, missing)."""
+    if isinstance(value, numbers.Real) and math.isfinite(value):
+        return float(value)
+    return None
 
 
-def _finite_positive(value: object) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+def _optional_price(value: object, name: str) -> Decimal | None:
+    number = _number(value)
+    return to_price(number, name) if number is not None and number > 0 else None
 
 
 def bars_to_ticks(
@@ -130,29 +136,32 @@ def bars_to_ticks(
         raise SourceError(f"{symbol}: yfinance returned bars without a time zone")
     rows = frame.dropna(subset=["Close"]).sort_index()
     times = [stamp.to_pydatetime().astimezone(UTC) for stamp in rows.index]
+    columns = {
+        name: rows[name].tolist() if name in rows.columns else [None] * len(rows)
+        for name in ("Open", "High", "Low", "Close", "Volume")
+    }
     ticks: list[Tick] = []
-    for position, (ts, row) in enumerate(zip(times, rows.itertuples(index=False), strict=True)):
+    for position, ts in enumerate(times):
         if ts <= after:
             continue
         on_boundary = ts.second == 0 and ts.microsecond == 0
         closed = position + 1 < len(times) or (on_boundary and now >= ts + BAR_LENGTH + grace)
         if not closed:
             continue
-        values = row._asdict()
-        close = values["Close"]
-        if not _finite_positive(close):
+        close = _number(columns["Close"][position])
+        if close is None or close <= 0:
             log.warning("bad_bar", extra={"fields": {"symbol": symbol, "ts": ts.isoformat()}})
             continue
-        volume = values.get("Volume")
+        volume = _number(columns["Volume"][position])
         try:
             tick = Tick(
                 symbol=symbol,
                 ts=ts,
-                price=to_price(float(close)),
-                open=_optional_price(values.get("Open"), "open"),  # type: ignore[arg-type]
-                high=_optional_price(values.get("High"), "high"),  # type: ignore[arg-type]
-                low=_optional_price(values.get("Low"), "low"),  # type: ignore[arg-type]
-                volume=int(volume) if _finite_positive(volume) or volume == 0 else None,
+                price=to_price(close),
+                open=_optional_price(columns["Open"][position], "open"),
+                high=_optional_price(columns["High"][position], "high"),
+                low=_optional_price(columns["Low"][position], "low"),
+                volume=int(volume) if volume is not None and volume >= 0 else None,
                 source=SOURCE,
             )
         except InvalidTick as exc:
@@ -211,7 +220,9 @@ class YahooPoller:
         result = self.fetcher.fetch(self.symbols)
         now = self.now()
         fresh: list[Tick] = []
-        empties = [s for s in self.symbols if result.frames.get(s) is None or result.frames[s].empty]
+        empties = [
+            s for s in self.symbols if result.frames.get(s) is None or result.frames[s].empty
+        ]
         self.stats.empty += len(empties)
         if result.rate_limited:
             self.stats.rate_limited += 1
@@ -240,13 +251,3 @@ class YahooPoller:
         # Never sooner than the normal interval, jittered above it so many producers
         # that were refused together spread out.
         return self.every + self.backoff.delay(self._failures)
-
-
-def parse_symbols(text: str) -> list[str]:
-    """``AAPL,MSFT, BRK-B`` -> ["AAPL", "MSFT", "BRK-B"] (duplicates removed, order kept)."""
-    return list(dict.fromkeys(s.strip().upper() for s in text.split(",") if s.strip()))
-
-
-def frames_by_symbol(frames: Mapping[str, pd.DataFrame]) -> dict[str, int]:
-    """Rows per symbol (for logs)."""
-    return {symbol: len(frame) for symbol, frame in frames.items()}

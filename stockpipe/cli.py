@@ -17,6 +17,13 @@ COMMAND_MODULES = (
     "process",
     "demo",
     "bench",
+    "alerts",
+    "query",
+    "compact",
+    "chart",
+    "produce",
+    "local",
+    "consume",
 )
 
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Flush + checkpoint every N records or T seconds, whichever comes first.
     flush_records: PositiveInt = 5_000
     flush_seconds: PositiveFloat = 10.0
+    # Where each shard's processor reports progress (``stockpipe consume --until-idle`` and
+    # the main job's summary read it); unset: no reports.
+    status_dir: str | None = None
     # DynamoDB rows expire after this many days (the table's TTL attribute is ``expires_at``).
     row_ttl_days: PositiveInt = 30
 
@@ -73,3 +76,18 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+# --- producer (appended; kept apart so concurrent edits above stay independent) ---
+class ProducerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOCKPIPE_PRODUCER_", frozen=True)
+
+    # A record is given up (and the run exits non-zero) after this many PutRecords attempts.
+    max_attempts: PositiveInt = 8
+    # How long a record may wait for a fuller batch before it is sent anyway.
+    linger_seconds: PositiveFloat = 0.05
+
+
+@lru_cache(maxsize=1)
+def get_producer_settings() -> ProducerSettings:
+    return ProducerSettings()

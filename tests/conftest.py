@@ -13,9 +13,14 @@ import pytest
 
 from producer.datasets import load_dataset
 from producer.tick import Tick
-from tests.oracles import CrossoverOracle, crossover_oracle, tick_to_json_line
-
-DATA_DIR = Path(__file__).parent / "data"
+from tests.oracles import (
+    DATA_DIR,
+    CrossoverOracle,
+    MixedLine,
+    crossover_oracle,
+    load_mixed_lines,
+    tick_to_json_line,
+)
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +72,13 @@ def tick_examples() -> dict[str, Any]:
     """tests/data/ticks_examples.json: valid records with their expected decoding, and
     invalid ones with their reason."""
     return json.loads((DATA_DIR / "ticks_examples.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def mixed_ticks(tmp_path: Path) -> tuple[Path, list[MixedLine]]:
+    """tests/data/mixed_ticks.json written as a ticks file (LF line ends): the path, and each
+    line with its expected outcome."""
+    lines = load_mixed_lines()
+    path = tmp_path / "mixed-ticks.jsonl"
+    path.write_bytes(b"".join(line.raw + b"\n" for line in lines))
+    return path, lines

@@ -23,6 +23,7 @@ import talib
 from producer.tick import Tick
 
 NEW_YORK = ZoneInfo("America/New_York")
+DATA_DIR = Path(__file__).parent / "data"
 
 # Tolerances for comparing the code's Decimal results with the float oracles.
 REL_TOL = 1e-9
@@ -121,7 +122,7 @@ def enrichment_oracle(ticks: Sequence[Tick]) -> EnrichmentOracle:
     prev = by_symbol["price"].shift(1)
     change = frame["price"] - prev
     change_pct = by_symbol["price"].pct_change() * 100
-    ma_4 = by_symbol["price"].transform(lambda s: s.rolling(4).mean())
+    ma_4 = by_symbol["price"].rolling(4).mean().reset_index(level=0, drop=True).sort_index()
     exact_prev = by_symbol["exact"].shift(1)
 
     rows = []
@@ -221,3 +222,42 @@ def crossover_oracle(points: Iterable[tuple[str, datetime, float]]) -> Crossover
                 oracle.signals[(symbol, ts, kind)] = (float(sma5[i]), float(sma20[i]))
             last_sign = sign
     return oracle
+
+
+# --------------------------------------------------------------------------- mixed ticks file
+
+OUTCOMES = ("row", "duplicate", "late", "blank")
+
+
+@dataclass(frozen=True)
+class MixedLine:
+    number: int  # 1-based line number in the file
+    raw: bytes  # the line without its end of line
+    expect: str  # "row" | "duplicate" | "late" | "blank" | a RejectReason value
+
+
+def load_mixed_lines() -> list[MixedLine]:
+    """tests/data/mixed_ticks.json: good, bad, blank, duplicate and late lines, each with its
+    hand-worked expected outcome."""
+    import base64
+
+    data = json.loads((DATA_DIR / "mixed_ticks.json").read_text(encoding="utf-8"))
+    lines = []
+    for number, entry in enumerate(data["lines"], start=1):
+        raw = (
+            base64.b64decode(entry["line_base64"])
+            if "line_base64" in entry
+            else entry["line"].encode()
+        )
+        lines.append(MixedLine(number, raw, entry["expect"]))
+    return lines
+
+
+def expected_counts(lines: Sequence[MixedLine]) -> dict[str, int]:
+    """The summary a run over ``lines`` must print, counted from the hand-worked outcomes."""
+    return {
+        "accepted": sum(line.expect == "row" for line in lines),
+        "duplicates": sum(line.expect == "duplicate" for line in lines),
+        "late": sum(line.expect == "late" for line in lines),
+        "invalid": sum(line.expect not in OUTCOMES for line in lines),
+    }

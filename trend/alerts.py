@@ -60,6 +60,8 @@ Severity = Literal["info", "warning", "critical"]
 def severity(alert: Alert) -> Severity:
     if not isinstance(alert, AnomalyAlert):
         return "info"  # a crossing is a trend signal, not an emergency
-    if any(m.change_pct is not None and abs(m.change_pct) >= CRITICAL_MOVE_PCT for m in alert.moves):
+    if any(
+        m.change_pct is not None and abs(m.change_pct) >= CRITICAL_MOVE_PCT for m in alert.moves
+    ):
         return "critical"
     return "warning"

@@ -65,7 +65,9 @@ def _utc_long(ts: datetime) -> str:
 
 def _local_long(symbol: str, ts: datetime) -> str:
     local = ts.astimezone(exchange_zone(symbol))
-    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} ({exchange_zone_name(symbol)}, exchange time)"
+    return (
+        f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} ({exchange_zone_name(symbol)}, exchange time)"
+    )
 
 
 def _fit(limit: int, *candidates: str) -> str:
@@ -135,9 +137,7 @@ def _render_cross(alert: Signal) -> AlertMessage:
         _ascii(f"{alert.symbol} {label}"),
     )
     direction = "above" if up else "below"
-    meaning = (
-        "short-term momentum has turned up" if up else "short-term momentum has turned down"
-    )
+    meaning = "short-term momentum has turned up" if up else "short-term momentum has turned down"
     email = (
         f"{label.capitalize()} on {alert.symbol}: SMA-5 crossed {direction} SMA-20\n\n"
         "What happened\n"
@@ -181,7 +181,9 @@ def _render_anomaly(alert: AnomalyAlert) -> AlertMessage:
             f"{alert.symbol}: {count} moves over 5% since {_utc_short(moves[0].ts)}, last "
             f"{_pct_text(last.change_pct)} to {price} at {when}"
         )
-        sms_short = f"{alert.symbol} {count} moves>5% last {_pct_text(last.change_pct)} {price} {when}"
+        sms_short = (
+            f"{alert.symbol} {count} moves>5% last {_pct_text(last.change_pct)} {price} {when}"
+        )
     sms = _fit(SMS_LIMIT, head, sms_short)
     title = (
         f"{alert.symbol} moved {_pct_text(last.change_pct)} to {price}"

@@ -50,8 +50,9 @@ class AlertLedger(Protocol):
         """Create the alert's record, or take over one whose owner's lease lapsed."""
         ...
 
-    def mark_sent(self, symbol: str, key: str, owner: str, message_id: str, now: datetime) -> None:
-        ...
+    def mark_sent(
+        self, symbol: str, key: str, owner: str, message_id: str, now: datetime
+    ) -> None: ...
 
     def release(self, symbol: str, key: str, owner: str) -> None:
         """Give up a claim after a failed publish, so a retry need not wait for the lease."""

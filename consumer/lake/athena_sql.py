@@ -4,12 +4,13 @@ dialect, and runs locally too. ``?`` placeholders survive the translation unchan
 from __future__ import annotations
 
 import sqlglot
+from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from consumer.lake.errors import QueryFailed
 
 
-def parse_athena(sql: str) -> list[sqlglot.Expression]:
+def parse_athena(sql: str) -> list[exp.Expr]:
     try:
         return [e for e in sqlglot.parse(sql, read="athena") if e is not None]
     except ParseError as exc:
@@ -21,13 +22,12 @@ def to_duckdb(sql: str) -> str:
     statements = parse_athena(sql)
     if len(statements) != 1:
         raise QueryFailed(f"expected one SQL statement, got {len(statements)}")
-    return statements[0].sql(dialect="duckdb")
+    translated: str = statements[0].sql(dialect="duckdb")
+    return translated
 
 
 def count_placeholders(sql: str) -> int:
-    return sum(
-        1 for statement in parse_athena(sql) for _ in statement.find_all(sqlglot.exp.Placeholder)
-    )
+    return sum(1 for statement in parse_athena(sql) for _ in statement.find_all(exp.Placeholder))
 
 
 def _first_line(message: str) -> str:

@@ -18,6 +18,12 @@ def register(commands: Any) -> None:
     core.add_argument("--seed", type=int, default=7)
     core.add_argument("--repeat", type=positive_int, default=3)
     core.set_defaults(handler=run_core)
+    lake = targets.add_parser("lake", help="bytes read: Parquet lake vs one JSON object a tick")
+    lake.add_argument("--days", type=positive_int, default=30)
+    lake.add_argument("--ticks-per-second", type=positive_int, default=1, help="scaled-down rate")
+    lake.add_argument("--symbols", type=positive_int, default=100)
+    lake.add_argument("--seed", type=int, default=7)
+    lake.set_defaults(handler=run_lake)
 
 
 def run_core(args: argparse.Namespace) -> int:
@@ -32,5 +38,23 @@ def run_core(args: argparse.Namespace) -> int:
     print(
         f"command: stockpipe bench core --ticks {args.ticks} --symbols {args.symbols} "
         f"--seed {args.seed} --repeat {args.repeat}"
+    )
+    return 0
+
+
+def run_lake(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from consumer.lake.bench import bench_lake, describe
+
+    with tempfile.TemporaryDirectory(prefix="stockpipe-bench-lake-") as workdir:
+        result = bench_lake(
+            Path(workdir), args.days, args.ticks_per_second, args.symbols, seed=args.seed
+        )
+    print("\n".join(describe(result)))
+    print(
+        f"command: stockpipe bench lake --days {args.days} --ticks-per-second "
+        f"{args.ticks_per_second} --symbols {args.symbols} --seed {args.seed}"
     )
     return 0

@@ -21,7 +21,7 @@ class Crash(Exception):
 class MemoryS3:
     """put/get/delete of whole objects, as S3Lake uses them."""
 
-    class exceptions:  # noqa: N801 - mirrors boto3's client.exceptions namespace
+    class exceptions:
         class NoSuchKey(Exception):
             pass
 
@@ -30,18 +30,18 @@ class MemoryS3:
         self.crash_after_puts: int | None = None
         self.puts = 0
 
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:  # noqa: N803
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:
         if self.crash_after_puts is not None and self.puts >= self.crash_after_puts:
             raise Crash(f"crash before PUT {Key}")
         self.puts += 1
         self.objects[Key] = Body
 
-    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         if Key not in self.objects:
             raise self.exceptions.NoSuchKey(Key)
         return {"Body": io.BytesIO(self.objects[Key])}
 
-    def delete_object(self, *, Bucket: str, Key: str) -> None:  # noqa: N803
+    def delete_object(self, *, Bucket: str, Key: str) -> None:
         self.objects.pop(Key, None)
 
 

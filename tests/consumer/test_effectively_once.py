@@ -231,7 +231,11 @@ def test_a_crash_at_each_point_then_restart_with_other_batches(
     _assert_same_as_uninterrupted(rows, s3)
 
 
-@settings(max_examples=int(os.environ.get("CRASH_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("CRASH_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     batch_sizes=st.lists(st.integers(1, 60), min_size=1, max_size=4),
     flush_every=st.lists(st.integers(1, 120), min_size=1, max_size=4),

@@ -16,7 +16,7 @@ from consumer.rows import EnrichedRow
 from producer.tick import Tick
 from tests.oracles import assert_rows_match_oracle, enrichment_oracle
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SYMBOL_POOL = ("AAPL", "MSFT", "BRK-B", "^GSPC", "EURUSD=X", "GC=F")
 START = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 SHARD = "shardId-000000000000"
@@ -49,7 +49,7 @@ def outcome_name(outcome: Any) -> str:
 
 
 @st.composite
-def tick_streams(draw: st.DrawFn, max_size: int = 120, replays: bool = True) -> list[Tick]:
+def tick_streams(draw: st.DrawFn, max_size: int = 80, replays: bool = True) -> list[Tick]:
     """Several symbols interleaved, prices with 2 decimals, ts strictly increasing per symbol
     for new ticks; moves often land on or next to the 5 % threshold; with ``replays``, also
     exact duplicates, same-ts-other-price and older ticks."""

@@ -1,0 +1,46 @@
+"""Producer logging: JSON lines on stderr when nobody watches (ECS, CI, pipes), a compact human
+line on a terminal. Events are a name plus ``extra={"fields": {...}}``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, Final, TextIO
+
+import msgspec
+
+LOGGER: Final = "stockpipe.producer"
+_encoder: Final = msgspec.json.Encoder()
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        event: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        event.update(getattr(record, "fields", {}))
+        return _encoder.encode(event).decode()
+
+
+class HumanFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in getattr(record, "fields", {}).items())
+        return f"stockpipe produce: {record.levelname.lower()}: {record.getMessage()} {fields}"
+
+
+def configure(stream: TextIO | None = None, *, human: bool | None = None) -> logging.Logger:
+    """Route the producer's (and yfinance's) events to ``stream`` (stderr), once."""
+    stream = stream or sys.stderr
+    human = stream.isatty() if human is None else human
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(HumanFormatter() if human else JsonFormatter())
+    logger = logging.getLogger(LOGGER)
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger

@@ -1,0 +1,115 @@
+"""``stockpipe alerts run-once | tail``: the scheduled alerting, by hand, against the configured
+endpoint (locally: ``eval $(stockpipe local env)``), and what it would have sent."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from stockpipe.errors import UsageError
+
+
+def register(commands: Any) -> None:
+    alerts = commands.add_parser("alerts", help="crossover and move alerts (the trend Lambda)")
+    actions = alerts.add_subparsers(dest="action", required=True, parser_class=type(alerts))
+    once = actions.add_parser("run-once", help="run the scheduled alert handler once, now")
+    once.add_argument(
+        "--create-tables",
+        action="store_true",
+        help="create the cursor and alerts tables first if they are missing",
+    )
+    once.set_defaults(handler=run_once)
+    tail = actions.add_parser("tail", help="print the alerts delivered to the local SQS queue")
+    tail.add_argument("--follow", "-f", action="store_true", help="keep waiting for more")
+    tail.add_argument("--keep", action="store_true", help="do not delete what is printed")
+    tail.add_argument("--json", action="store_true", help="print each SNS envelope as JSON")
+    tail.set_defaults(handler=run_tail)
+
+
+class _LocalContext:
+    """What Powertools reads from a Lambda context, for a run outside Lambda."""
+
+    function_name = "stockpipe-trend-local"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:stockpipe-trend-local"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 15 * 60 * 1000  # a CLI run has no deadline; Lambda's maximum keeps it bounded
+
+
+def scheduled_event(now: datetime) -> dict[str, Any]:
+    """The shape of an EventBridge ``Scheduled Event``."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "local",
+        "resources": [],
+        "detail": {},
+    }
+
+
+def run_once(args: argparse.Namespace) -> int:
+    from stockpipe.settings import get_settings
+    from trend.errors import TrendError
+    from trend.handlers import handler
+
+    settings = get_settings()
+    if settings.alerts_topic_arn is None:
+        raise UsageError(
+            "STOCKPIPE_ALERTS_TOPIC_ARN is not set; run `eval $(stockpipe local env)` "
+            "or export the topic's ARN"
+        )
+    if args.create_tables:
+        import boto3
+
+        from trend.tables import ensure_tables
+
+        client = boto3.client(
+            "dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url
+        )
+        for name in ensure_tables(client, settings):
+            print(f"created table {name}")
+    try:
+        result = handler(scheduled_event(datetime.now(UTC)), _LocalContext())
+    except TrendError as exc:
+        raise UsageError(str(exc)) from exc
+    print(
+        f"alerts run-once: {result['symbols']} symbols, {result['rows']} new rows, "
+        f"{result['crossings_sent']} crossing alerts and {result['anomaly_alerts_sent']} move "
+        f"alerts sent, {result['already_sent']} already sent before, "
+        f"{len(result['deferred'])} symbols deferred (another run holds an alert)"
+    )
+    return 0
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    import boto3
+
+    from stockpipe.settings import get_settings
+    from trend.tail import drain
+
+    settings = get_settings()
+    if settings.alerts_queue_url is None:
+        raise UsageError(
+            "STOCKPIPE_ALERTS_QUEUE_URL is not set; run `eval $(stockpipe local env)` "
+            "(the local stack subscribes that queue to the alerts topic)"
+        )
+    sqs = boto3.client("sqs", region_name=settings.region, endpoint_url=settings.endpoint_url)
+    count = 0
+    for delivered in drain(sqs, settings.alerts_queue_url, follow=args.follow, keep=args.keep):
+        count += 1
+        print(json.dumps(delivered.raw) if args.json else delivered.describe(), flush=True)
+    if not args.json:
+        print(f"alerts tail: {count} alert(s)")
+    return 0

@@ -1,0 +1,57 @@
+"""``stockpipe consume``: the KCL consumer under the real MultiLangDaemon."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from stockpipe.commands._args import positive_float
+
+
+def register(commands: Any) -> None:
+    consume = commands.add_parser(
+        "consume", help="run the consumer under the KCL MultiLangDaemon (Java)"
+    )
+    consume.add_argument(
+        "--until-idle",
+        type=positive_float,
+        metavar="SECONDS",
+        help="stop cleanly after this long without records (tests, batch use)",
+    )
+    consume.add_argument(
+        "--workdir", type=Path, default=Path(".stockpipe/consumer"), help="properties, logs"
+    )
+    consume.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stockpipe.daemon import (
+        daemon_env,
+        java_command,
+        kcl_properties,
+        open_shard_count,
+        run_daemon,
+        write_properties,
+    )
+    from stockpipe.settings import Settings
+
+    settings = Settings()
+    local = settings.kinesis_endpoint_url is not None
+    workdir: Path = args.workdir
+    status_dir = workdir / "status"
+    status_dir.mkdir(parents=True, exist_ok=True)
+    for stale in status_dir.glob("*.json"):
+        stale.unlink()
+    properties = workdir / "kcl.properties"
+    write_properties(properties, kcl_properties(settings, local=local))
+    print(f"consumer: daemon log in {workdir / 'daemon.log'}", flush=True)
+    return run_daemon(
+        java_command(properties),
+        daemon_env(os.environ, status_dir.resolve()),
+        status_dir,
+        args.until_idle,
+        workdir / "daemon.log",
+        shards=open_shard_count(settings) if args.until_idle else 1,
+    )

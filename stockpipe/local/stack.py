@@ -1,0 +1,187 @@
+"""``stockpipe local up | down | env``: start, stop and describe the local stack.
+
+The processes run detached; their ports and pids live in ``STATE_FILE`` so that ``env`` and
+``down`` (and other shells) find them. Nothing binds or connects beyond 127.0.0.1 except
+kinesis-mock, which listens on every interface (it has no bind option); we only ever connect
+to it on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
+
+from stockpipe.errors import StockpipeError
+
+LOCAL_HOST: Final = "127.0.0.1"
+REGION: Final = "us-east-1"
+# moto accepts any credentials; these only keep the SDKs from looking for real ones.
+FAKE_KEY_ID: Final = "testing"
+FAKE_SECRET: Final = "testing"  # noqa: S105 - a placeholder moto accepts, not a secret
+PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
+KINESIS_MOCK_MAIN: Final = PROJECT_ROOT / ".stockpipe/node/node_modules/kinesis-local/main.js"
+
+
+class LocalStackError(StockpipeError):
+    pass
+
+
+def local_dir() -> Path:
+    return Path(os.environ.get("STOCKPIPE_LOCAL_DIR", PROJECT_ROOT / ".stockpipe/local"))
+
+
+@dataclass
+class StackState:
+    moto_port: int
+    kinesis_port: int
+    kinesis_tls_port: int
+    moto_pid: int
+    kinesis_pid: int
+    shards: int
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{LOCAL_HOST}:{self.moto_port}"
+
+    @property
+    def kinesis_endpoint_url(self) -> str:
+        return f"http://{LOCAL_HOST}:{self.kinesis_port}"
+
+
+def _state_file() -> Path:
+    return local_dir() / "stack.json"
+
+
+def read_state() -> StackState | None:
+    path = _state_file()
+    if not path.is_file():
+        return None
+    return StackState(**json.loads(path.read_text()))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOCAL_HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, name: str, log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((LOCAL_HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise LocalStackError(f"{name} did not start on port {port} within {timeout:.0f} s; see {log}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def environment(state: StackState) -> dict[str, str]:
+    """What a shell (boto3, the AWS CLI, stockpipe) needs to use the local stack."""
+    from stockpipe.settings import Settings
+
+    settings = Settings()
+    return {
+        "AWS_ACCESS_KEY_ID": FAKE_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        # No credential or region look-ups at the instance-metadata address.
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL": state.endpoint_url,
+        "AWS_ENDPOINT_URL_KINESIS": state.kinesis_endpoint_url,
+        "STOCKPIPE_REGION": REGION,
+        "STOCKPIPE_ENDPOINT_URL": state.endpoint_url,
+        "STOCKPIPE_KINESIS_ENDPOINT_URL": state.kinesis_endpoint_url,
+        "STOCKPIPE_ALERTS_TOPIC_ARN": f"arn:aws:sns:{REGION}:123456789012:{alerts_topic_name(settings.stream_name)}",
+        "STOCKPIPE_LOCAL_DIR": str(local_dir()),
+    }
+
+
+def alerts_topic_name(stream_name: str) -> str:
+    return f"{stream_name}-alerts"
+
+
+def up(shards: int) -> StackState:
+    existing = read_state()
+    if existing is not None and _alive(existing.moto_pid) and _alive(existing.kinesis_pid):
+        return existing
+    if not KINESIS_MOCK_MAIN.is_file():
+        raise LocalStackError(
+            f"kinesis-local is not installed ({KINESIS_MOCK_MAIN}); run `make setup` first"
+        )
+    directory = local_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    moto_port, kinesis_port, tls_port = _free_port(), _free_port(), _free_port()
+    moto_log, kinesis_log = directory / "moto.log", directory / "kinesis.log"
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", LOCAL_HOST, "-p", str(moto_port)],
+        stdout=moto_log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    kinesis = subprocess.Popen(
+        ["node", str(KINESIS_MOCK_MAIN)],
+        env={
+            **os.environ,
+            "KINESIS_MOCK_PLAIN_PORT": str(kinesis_port),
+            "KINESIS_MOCK_TLS_PORT": str(tls_port),
+            "KINESIS_MOCK_CERT_PATH": str(KINESIS_MOCK_MAIN.parent / "server.json"),
+            "CREATE_STREAM_DURATION": "0ms",
+            "DELETE_STREAM_DURATION": "0ms",
+            "UPDATE_SHARD_COUNT_DURATION": "0ms",
+            "LOG_LEVEL": "WARN",
+        },
+        stdout=kinesis_log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    state = StackState(moto_port, kinesis_port, tls_port, moto.pid, kinesis.pid, shards)
+    _state_file().write_text(json.dumps(asdict(state)))
+    try:
+        _wait_for_port(moto_port, "moto", moto_log)
+        _wait_for_port(kinesis_port, "kinesis-local", kinesis_log)
+        from stockpipe.local.resources import create_resources
+
+        create_resources(state)
+    except BaseException:
+        down()
+        raise
+    return state
+
+
+def down() -> bool:
+    state = read_state()
+    if state is None:
+        return False
+    for pid in (state.moto_pid, state.kinesis_pid):
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except OSError:
+            continue
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+        _alive(p) for p in (state.moto_pid, state.kinesis_pid)
+    ):
+        time.sleep(0.1)
+    for pid in (state.moto_pid, state.kinesis_pid):
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    _state_file().unlink(missing_ok=True)
+    return True

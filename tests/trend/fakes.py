@@ -1,0 +1,123 @@
+"""In-memory implementations of trend/ports.py with the same conditional semantics as the
+DynamoDB ones: fast enough to run the handler after every single row of the whole dataset."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from consumer.rows import EnrichedRow
+from producer.tick import format_ts
+from trend.cursor import SymbolCursor, decode_cursor, encode_cursor
+from trend.evaluate import RowView
+from trend.messages import AlertMessage
+from trend.ports import Claim
+
+
+class MemoryRows:
+    """Rows table + state table: symbols appear when their first row is written."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, list[str]] = defaultdict(list)  # sorted ts, for bisect
+        self._rows: dict[str, list[RowView]] = defaultdict(list)
+
+    def write(self, rows: Sequence[EnrichedRow]) -> None:
+        for r in rows:  # the consumer appends per symbol in time order
+            self._keys[r.symbol].append(format_ts(r.ts))
+            self._rows[r.symbol].append(
+                RowView(r.ts, r.price, r.anomaly, r.prev_price, r.change_pct)
+            )
+
+    def symbols(self) -> Iterator[str]:
+        return iter(sorted(self._rows))
+
+    def rows_after(self, symbol: str, after: str | None) -> Iterator[RowView]:
+        start = 0 if after is None else bisect.bisect_right(self._keys[symbol], after)
+        return iter(self._rows[symbol][start:])
+
+
+class MemoryCursors:
+    def __init__(self) -> None:
+        self._items: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def load(self, symbol: str) -> SymbolCursor | None:
+        raw = self._items.get(symbol)
+        return None if raw is None else decode_cursor(symbol, raw)
+
+    def advance(self, symbol: str, cursor: SymbolCursor, now: datetime) -> bool:
+        assert cursor.position is not None
+        with self._lock:
+            stored = self._items.get(symbol)
+            if stored is not None:
+                position = decode_cursor(symbol, stored).position
+                if position is not None and not position < cursor.position:
+                    return False
+            self._items[symbol] = encode_cursor(cursor)  # stored as bytes, as DynamoDB would
+            return True
+
+
+@dataclass
+class _Entry:
+    status: str
+    owner: str
+    lease_until: datetime
+
+
+class MemoryLedger:
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], _Entry] = {}
+        self._lock = threading.Lock()
+
+    def claim(
+        self, symbol: str, key: str, owner: str, now: datetime, lease_until: datetime
+    ) -> Claim:
+        with self._lock:
+            entry = self.entries.get((symbol, key))
+            if entry is None or (entry.status == "pending" and entry.lease_until < now):
+                self.entries[(symbol, key)] = _Entry("pending", owner, lease_until)
+                return Claim.CLAIMED
+            return Claim.SENT if entry.status == "sent" else Claim.BUSY
+
+    def mark_sent(self, symbol: str, key: str, owner: str, message_id: str, now: datetime) -> None:
+        with self._lock:
+            self.entries[(symbol, key)].status = "sent"
+
+    def release(self, symbol: str, key: str, owner: str) -> None:
+        with self._lock:
+            entry = self.entries[(symbol, key)]
+            if entry.status == "pending" and entry.owner == owner:
+                entry.lease_until = datetime.min.replace(tzinfo=entry.lease_until.tzinfo)
+
+
+@dataclass
+class RecordingPublisher:
+    messages: list[AlertMessage] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def publish(self, message: AlertMessage) -> str:
+        with self._lock:
+            self.messages.append(message)
+            return f"m-{len(self.messages)}"
+
+
+class FailingPublisher:
+    """Delegates, but raises after ``ok`` successful publishes (``exc`` decides how hard:
+    an Exception is a failed publish, a BaseException a crash of the whole process)."""
+
+    def __init__(self, inner: object, ok: int, exc: BaseException) -> None:
+        self.inner, self.ok, self.exc = inner, ok, exc
+
+    def publish(self, message: AlertMessage) -> str:
+        if self.ok <= 0:
+            raise self.exc
+        self.ok -= 1
+        return self.inner.publish(message)  # type: ignore[attr-defined,no-any-return]
+
+
+class Crash(BaseException):
+    """The process dies here: no except-Exception cleanup runs (like a Lambda timeout)."""

@@ -1,0 +1,88 @@
+"""The Lambda entry point (Powertools Logger/Metrics/event typing, settings from the
+environment, clients built on first call) and ``stockpipe alerts run-once | tail``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+import trend.handlers
+from stockpipe.cli import main
+from stockpipe.commands.alerts import _LocalContext, scheduled_event
+from stockpipe.settings import get_settings
+from tests.trend.conftest import Stack, dataset_rows
+
+CUT = datetime(2000, 5, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def configured(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """The stack's names in the environment, as the CDK stack / ``local env`` set them."""
+    monkeypatch.setenv("STOCKPIPE_ALERTS_TOPIC_ARN", stack.settings.alerts_topic_arn or "")
+    monkeypatch.setenv("STOCKPIPE_ALERTS_QUEUE_URL", stack.queue_url)
+    monkeypatch.setenv("STOCKPIPE_ALERT_SETTLE_SECONDS", "1")
+    get_settings.cache_clear()
+    trend.handlers._runtime.cache_clear()
+    stack.write_rows([r for r in dataset_rows() if r.ts < CUT])
+    yield stack
+    get_settings.cache_clear()
+    trend.handlers._runtime.cache_clear()
+
+
+def test_import_makes_no_aws_client() -> None:
+    """A cold start (or a test) importing the handler must not touch AWS: clients are made on
+    the first invocation. Checked in a fresh interpreter where creating a client raises."""
+    code = (
+        "import botocore.session\n"
+        "def refuse(*a, **k): raise SystemExit('client created at import')\n"
+        "botocore.session.Session.create_client = refuse\n"
+        "import trend.handlers\n"
+        "assert trend.handlers._runtime.cache_info().currsize == 0\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_handler_runs_with_powertools(
+    configured: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = trend.handlers.handler(scheduled_event(datetime.now(UTC)), _LocalContext())
+    assert result["rows"] > 0 and result["sent"] > 0 and not result["failed"]
+    out = capsys.readouterr().out
+    emf = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    assert emf, "metrics flushed as CloudWatch EMF"
+    assert emf[-1]["CrossingAlertsSent"] == [result["crossings_sent"]]
+    assert len(configured.received()) == result["sent"]
+    again = trend.handlers.handler(scheduled_event(datetime.now(UTC)), _LocalContext())
+    assert again["sent"] == 0
+
+
+def test_cli_run_once_then_tail(configured: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["alerts", "run-once"]) == 0
+    out = capsys.readouterr().out
+    assert "alerts run-once: 3 symbols" in out
+    assert main(["alerts", "tail"]) == 0
+    tail = capsys.readouterr().out
+    assert "stockpipe: " in tail and "[severity=" in tail
+    assert tail.strip().endswith("alert(s)") and "alerts tail: 0" not in tail
+    assert main(["alerts", "tail"]) == 0  # drained: nothing left
+    assert "alerts tail: 0 alert(s)" in capsys.readouterr().out
+
+
+def test_cli_names_missing_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("STOCKPIPE_ALERTS_TOPIC_ARN", raising=False)
+    monkeypatch.delenv("STOCKPIPE_ALERTS_QUEUE_URL", raising=False)
+    get_settings.cache_clear()
+    assert main(["alerts", "run-once"]) == 2
+    assert main(["alerts", "tail"]) == 2
+    err = capsys.readouterr().err
+    assert "STOCKPIPE_ALERTS_TOPIC_ARN is not set" in err
+    assert "STOCKPIPE_ALERTS_QUEUE_URL is not set" in err
+    get_settings.cache_clear()
