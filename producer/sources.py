@@ -69,9 +69,12 @@ def partition_key(line: bytes) -> str:
     consumer sees it in order with that symbol's ticks), else ``UNPARSED_KEY``."""
     try:
         symbol = _symbol_decoder.decode(line).symbol
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    # msgspec lets UnicodeDecodeError (bad UTF-8 in a string) and RecursionError (deep
+    # nesting) escape; a file of bad input must not stop the run.
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return UNPARSED_KEY
-    return symbol if is_valid_symbol(symbol) else UNPARSED_KEY
+    # is_valid_symbol's `$` also matches before a final newline: "AAPL\n" is not AAPL's key.
+    return symbol if is_valid_symbol(symbol) and not symbol.endswith("\n") else UNPARSED_KEY
 
 
 def file_records(path: Path) -> Iterator[Record]:

@@ -21,7 +21,8 @@ from producer.errors import InvalidTick, RejectReason
 # Yahoo's symbol forms: AAPL, BRK-B, ^GSPC, EURUSD=X, GC=F, RELIANCE.NS, BTC-USD.
 # Upper case only: Yahoo's own form, and one spelling per instrument keeps the DynamoDB
 # partition key and the state store unambiguous.
-SYMBOL_PATTERN: Final = r"^\^?[A-Z0-9](?:[A-Z0-9.&-]{0,18}[A-Z0-9])?(?:=[A-Z])?$"
+# \Z, not $: "$" also matches before a trailing newline, and "AAPL\n" is not AAPL.
+SYMBOL_PATTERN: Final = r"^\^?[A-Z0-9](?:[A-Z0-9.&-]{0,18}[A-Z0-9])?(?:=[A-Z])?\Z"
 _SYMBOL_RE: Final = re.compile(SYMBOL_PATTERN)
 
 _Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -98,11 +99,19 @@ def decode_tick(raw: bytes) -> Tick:
         wire = _decoder.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _classify(raw, exc) from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        # Invalid UTF-8 inside a string, or nesting deeper than the decoder's stack.
+        raise InvalidTick(RejectReason.NOT_JSON, f"{type(exc).__name__}: {exc}") from None
     ts = wire.ts if wire.ts is not None else wire.timestamp
     if ts is None:
         raise InvalidTick(RejectReason.MISSING_FIELD, "Object missing required field `ts`")
     if ts.tzinfo is not UTC:
-        ts = ts.astimezone(UTC)
+        try:
+            ts = ts.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise InvalidTick(
+                RejectReason.BAD_TIMESTAMP, f"{ts.isoformat()} is out of range in UTC - at `$.ts`"
+            ) from None
     return Tick(
         symbol=wire.symbol,
         ts=ts,

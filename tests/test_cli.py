@@ -127,13 +127,6 @@ def test_subprocess_exit_codes(tmp_path: Path, mixed_ticks: tuple[Path, list[Mix
     assert (tmp_path / "rows.jsonl.dead-letter.jsonl").is_file()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IsADirectoryError,
-    reason="BUG stockpipe/commands/_args.py output_path accepts an existing directory as "
-    "--output; process_file then dies with an IsADirectoryError traceback instead of one line "
-    "and exit code 2",
-)
 def test_process_output_is_a_directory_is_one_line_exit_2(
     tmp_path: Path, mixed_ticks: tuple[Path, list[MixedLine]], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -142,12 +135,6 @@ def test_process_output_is_a_directory_is_one_line_exit_2(
     assert_one_line_error(capsys.readouterr().err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG stockpipe/commands/process.py run_process: --output equal to --input truncates "
-    "the input before reading it (exit 0, 0 rows, the ticks file destroyed); should be refused "
-    "with one line and exit code 2",
-)
 def test_process_output_same_as_input_is_refused(
     tmp_path: Path, mixed_ticks: tuple[Path, list[MixedLine]], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -88,7 +88,7 @@ def _silence(symbol: str, kind: str) -> str:
         "How to silence\n"
         "  Every alert carries the message attributes symbol, signal and severity, so an SNS\n"
         "  subscription filter policy can select what reaches you. For example:\n"
-        f'    stop {symbol} only:      {{"symbol": [{{"anything-but": ["{symbol}"]}}]}}\n'
+        f'    {"stop " + symbol + " only:":<24}{{"symbol": [{{"anything-but": ["{symbol}"]}}]}}\n'
         f'    stop this kind only:    {{"signal": [{{"anything-but": ["{kind}"]}}]}}\n'
         '    only urgent moves:      {"severity": ["critical"]}\n'
         "  Set it with: aws sns set-subscription-attributes --subscription-arn <yours>\n"

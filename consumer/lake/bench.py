@@ -304,7 +304,7 @@ def describe(r: LakeBenchResult) -> list[str]:
     return [
         f"bench lake: one symbol, one day ({QUERY!r})",
         f"  measured at {r.rate} tick/s x {r.days} days, {r.symbols} symbols: {r.rows:,} rows; "
-        f"Parquet month {r.parquet_month_bytes / mib:,.1f} MiB",
+        f"Parquet lake ({r.days} days) {r.parquet_month_bytes / mib:,.1f} MiB",
         f"  measured: Parquet (compacted, sorted) read {r.parquet_read_bytes / mib:,.3f} MiB in "
         f"{r.parquet_seconds * 1000:,.0f} ms; as the consumer writes it (before compaction) "
         f"{r.unsorted_read_bytes / mib:,.3f} MiB; JSON-per-tick day "

@@ -35,6 +35,8 @@ def positive_float(value: str) -> float:
 
 def output_path(value: str) -> Path:
     path = Path(value)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r} is a directory; pass a file path")
     if path.parent != Path() and not path.parent.is_dir():
         raise argparse.ArgumentTypeError(
             f"directory {str(path.parent)!r} does not exist; create it or choose another path"

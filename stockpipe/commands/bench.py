@@ -18,6 +18,14 @@ def register(commands: Any) -> None:
     core.add_argument("--seed", type=int, default=7)
     core.add_argument("--repeat", type=positive_int, default=3)
     core.set_defaults(handler=run_core)
+    producer = targets.add_parser("producer", help="producer: ticks/s to local Kinesis, CPU/tick")
+    producer.add_argument("--ticks", type=positive_int, default=200_000)
+    producer.add_argument("--push-ticks", type=positive_int, default=50_000)
+    producer.add_argument("--symbols", type=positive_int, default=5_000)
+    producer.add_argument("--shards", type=positive_int, default=4)
+    producer.add_argument("--seed", type=int, default=7)
+    producer.add_argument("--repeat", type=positive_int, default=3)
+    producer.set_defaults(handler=run_producer)
     lake = targets.add_parser("lake", help="bytes read: Parquet lake vs one JSON object a tick")
     lake.add_argument("--days", type=positive_int, default=30)
     lake.add_argument("--ticks-per-second", type=positive_int, default=1, help="scaled-down rate")
@@ -56,5 +64,27 @@ def run_lake(args: argparse.Namespace) -> int:
     print(
         f"command: stockpipe bench lake --days {args.days} --ticks-per-second "
         f"{args.ticks_per_second} --symbols {args.symbols} --seed {args.seed}"
+    )
+    return 0
+
+
+def run_producer(args: argparse.Namespace) -> int:
+    from producer.bench import bench_cpu, bench_push
+
+    cpu = bench_cpu(args.ticks, args.symbols, args.seed, args.repeat)
+    print(
+        f"bench producer cpu: {cpu.micros_per_tick:.2f} us/tick build+batch "
+        f"(of which encode {cpu.encode_micros_per_tick:.2f}; {args.ticks:,} ticks, "
+        f"{args.symbols:,} symbols, {cpu.calls:,} calls to a null client, best of {args.repeat})"
+    )
+    push = bench_push(args.push_ticks, args.symbols, args.shards, args.seed)
+    print(
+        f"bench producer push: {push.ticks_per_second:,.0f} ticks/s to local moto Kinesis "
+        f"({push.sent:,} ticks, {args.shards} shards, {push.calls:,} calls; CPU busy: "
+        f"producer {push.client_cpu_share:.0%}, moto server {push.server_cpu_share:.0%})"
+    )
+    print(
+        f"command: stockpipe bench producer --ticks {args.ticks} --push-ticks {args.push_ticks} "
+        f"--symbols {args.symbols} --shards {args.shards} --seed {args.seed} --repeat {args.repeat}"
     )
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stockpipe.commands._args import existing_file, output_path
+from stockpipe.errors import UsageError
 
 
 def register(commands: Any) -> None:
@@ -35,6 +36,9 @@ def run_process(args: argparse.Namespace) -> int:
     dead_letter: Path = args.dead_letter or args.output.with_name(
         args.output.name + ".dead-letter.jsonl"
     )
+    paths = [args.input.resolve(), args.output.resolve(), dead_letter.resolve()]
+    if len(set(paths)) < len(paths):
+        raise UsageError("--input, --output and --dead-letter must be three different files")
     counts = process_file(args.input, args.output, dead_letter)
     print(f"{counts.summary()} output={args.output} dead_letter={dead_letter}")
     return 0

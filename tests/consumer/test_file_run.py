@@ -138,13 +138,6 @@ def test_real_dataset_file_matches_pandas(
     assert_rows_match_oracle(parsed, oracle.rows)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="BUG producer/tick.py decode_tick lets RecursionError escape, so one deeply nested "
-    "line crashes process_file instead of becoming a dead letter (DESIGN: nothing crashes the "
-    "processor)",
-)
 def test_deeply_nested_line_is_a_dead_letter(tmp_path: Path) -> None:
     good = b'{"symbol":"AAPL","ts":"2024-03-08T21:00:00Z","price":170.73}'
     nested = b'{"symbol":"AAPL","x":' + b"[" * 5000 + b"]" * 5000 + b"}"
@@ -156,12 +149,6 @@ def test_deeply_nested_line_is_a_dead_letter(tmp_path: Path) -> None:
     assert counts.invalid == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="BUG producer/tick.py decode_tick lets UnicodeDecodeError escape for a string value "
-    "that is not UTF-8 (a Latin-1 'source'), so process_file crashes on that line",
-)
 def test_latin1_string_value_is_a_dead_letter(tmp_path: Path) -> None:
     good = b'{"symbol":"AAPL","ts":"2024-03-08T21:00:00Z","price":170.73}'
     latin1 = '{"symbol":"RY.TO","ts":"2024-03-08T21:00:00Z","price":133.5,"source":"Montréal"}'

@@ -4,6 +4,7 @@ server on 127.0.0.1 for the local-endpoint tests (the doubles themselves are in 
 from __future__ import annotations
 
 import logging
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -52,6 +53,8 @@ def moto_kinesis(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoKinesis]:
         endpoint = f"http://{host}:{port}"
         monkeypatch.setenv("STOCKPIPE_KINESIS_ENDPOINT_URL", endpoint)
         monkeypatch.setenv("STOCKPIPE_REGION", "us-east-1")
+        # moto's backends are per process, not per server: start each test from nothing.
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
         client = boto3.client("kinesis", region_name="us-east-1", endpoint_url=endpoint)
         yield MotoKinesis(endpoint, client)
     finally:

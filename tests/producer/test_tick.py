@@ -220,11 +220,6 @@ def test_valid_yahoo_symbols_accepted(symbol: str) -> None:
     assert is_valid_symbol(symbol)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG producer/tick.py SYMBOL_PATTERN ends in `$`, which also matches before a "
-    "trailing newline, so 'AAPL\\n' passes as a symbol (a second partition key for AAPL)",
-)
 @pytest.mark.parametrize("symbol", ["AAPL\n", "BRK-B\n"], ids=repr)
 def test_symbol_with_trailing_newline_rejected(symbol: str) -> None:
     assert not is_valid_symbol(symbol)
@@ -307,13 +302,6 @@ def test_any_offset_normalised_to_utc(local: datetime, minutes: int) -> None:
     assert tick.ts.replace(tzinfo=None) == local - timedelta(minutes=minutes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG producer/tick.py decode_tick: ts.astimezone(UTC) raises OverflowError for a "
-    "valid RFC3339 time whose UTC equivalent is outside year 1..9999; decode_tick must raise "
-    "InvalidTick (bad_timestamp) and nothing else",
-)
 @pytest.mark.parametrize("ts", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
 def test_ts_out_of_range_in_utc_is_bad_timestamp(ts: str) -> None:
     assert reason_of(record(ts=ts)) is RejectReason.BAD_TIMESTAMP
@@ -477,13 +465,6 @@ def test_fuzz_records_with_some_keys_missing(doc: dict[str, Any]) -> None:
     decodes_or_rejects(json.dumps(doc).encode())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="BUG producer/tick.py decode_tick lets RecursionError out of msgspec for a deeply "
-    "nested record (e.g. an unknown field holding [[[...]]]): one 10 kB record crashes the "
-    "processor instead of becoming a dead letter",
-)
 @pytest.mark.parametrize(
     "raw",
     [
@@ -532,13 +513,6 @@ def test_bytes_not_utf8_in_ts_or_an_unknown_field_are_handled() -> None:
     assert tick.symbol == "AAPL"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="BUG producer/tick.py decode_tick lets UnicodeDecodeError out of msgspec when a "
-    "string field it keeps (symbol, source) is not valid UTF-8, e.g. a Latin-1 source name: the "
-    "processor crashes instead of dead-lettering the record",
-)
 @pytest.mark.parametrize(
     "raw",
     [
@@ -556,11 +530,6 @@ def test_string_value_not_utf8_is_rejected_not_crashing(raw: bytes) -> None:
     assert caught.value.reason is RejectReason.NOT_JSON
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="BUG producer/tick.py decode_tick: UnicodeDecodeError escapes (see above)",
-)
 @settings(max_examples=50, deadline=None)
 @given(field=st.sampled_from(["symbol", "source"]), junk=NOT_UTF8)
 def test_fuzz_string_fields_not_utf8(field: str, junk: bytes) -> None:
