@@ -46,7 +46,7 @@ $(NODE_STAMP):
 	touch $(NODE_STAMP)
 
 run: setup
-	$(BIN)/stockpipe demo --workdir out
+	$(BIN)/stockpipe demo --workdir out --pipeline
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

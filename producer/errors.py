@@ -38,21 +38,5 @@ class KinesisWriteError(ProducerError):
     the SDK's own retries): nothing more can be sent, so the run stops with this message."""
 
 
-class RecordTooLarge(ProducerError):
-    """A record over Kinesis' 1 MiB limit (data + partition key): it can never be accepted."""
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"record of {size:,} bytes exceeds the {limit:,}-byte Kinesis limit")
-        self.size = size
-
-
-class RateLimited(ProducerError):
-    """Yahoo answered HTTP 429 (yfinance's ``YFRateLimitError``) for at least one symbol."""
-
-    def __init__(self, symbols: list[str]) -> None:
-        super().__init__(f"rate limited by Yahoo (HTTP 429) for {', '.join(symbols)}")
-        self.symbols = symbols
-
-
 class SourceError(ProducerError):
     """A quote source that cannot produce (bad input it cannot recover from)."""

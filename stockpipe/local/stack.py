@@ -25,7 +25,7 @@ LOCAL_HOST: Final = "127.0.0.1"
 REGION: Final = "us-east-1"
 # moto accepts any credentials; these only keep the SDKs from looking for real ones.
 FAKE_KEY_ID: Final = "testing"
-FAKE_SECRET: Final = "testing"  # noqa: S105 - a placeholder moto accepts, not a secret
+FAKE_SECRET: Final = "testing"  # a placeholder moto accepts, not a secret
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 KINESIS_MOCK_MAIN: Final = PROJECT_ROOT / ".stockpipe/node/node_modules/kinesis-local/main.js"
 
@@ -109,7 +109,12 @@ def environment(state: StackState) -> dict[str, str]:
         "STOCKPIPE_REGION": REGION,
         "STOCKPIPE_ENDPOINT_URL": state.endpoint_url,
         "STOCKPIPE_KINESIS_ENDPOINT_URL": state.kinesis_endpoint_url,
-        "STOCKPIPE_ALERTS_TOPIC_ARN": f"arn:aws:sns:{REGION}:123456789012:{alerts_topic_name(settings.stream_name)}",
+        "STOCKPIPE_ALERTS_TOPIC_ARN": (
+            f"arn:aws:sns:{REGION}:123456789012:{alerts_topic_name(settings.stream_name)}"
+        ),
+        "STOCKPIPE_ALERTS_QUEUE_URL": (
+            f"{state.endpoint_url}/123456789012/{settings.stream_name}-alerts-tail"
+        ),
         "STOCKPIPE_LOCAL_DIR": str(local_dir()),
     }
 

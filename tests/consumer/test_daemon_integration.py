@@ -132,6 +132,7 @@ def test_daemon_run_equals_the_file_pipeline(stack: dict[str, str], tmp_path: Pa
         env=stack,
         cwd=ROOT,
         timeout=600,
+        check=False,
     )
     assert consumed.returncode == 0
 

@@ -10,8 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from consumer.file_run import process_file
 from producer.errors import RejectReason
 from producer.tick import Tick
