@@ -18,6 +18,12 @@ def register(commands: Any) -> None:
     core.add_argument("--seed", type=int, default=7)
     core.add_argument("--repeat", type=positive_int, default=3)
     core.set_defaults(handler=run_core)
+    consumer = targets.add_parser("consumer", help="the shard processor, daemon line to rows")
+    consumer.add_argument("--ticks", type=positive_int, default=300_000)
+    consumer.add_argument("--symbols", type=positive_int, default=5_000)
+    consumer.add_argument("--batch", type=positive_int, default=1_000)
+    consumer.add_argument("--seed", type=int, default=7)
+    consumer.set_defaults(handler=run_consumer)
     producer = targets.add_parser("producer", help="producer: ticks/s to local Kinesis, CPU/tick")
     producer.add_argument("--ticks", type=positive_int, default=200_000)
     producer.add_argument("--push-ticks", type=positive_int, default=50_000)
@@ -32,6 +38,23 @@ def register(commands: Any) -> None:
     lake.add_argument("--symbols", type=positive_int, default=100)
     lake.add_argument("--seed", type=int, default=7)
     lake.set_defaults(handler=run_lake)
+
+
+def run_consumer(args: argparse.Namespace) -> int:
+    from consumer.bench import bench_consumer
+
+    result = bench_consumer(args.ticks, args.symbols, args.batch, args.seed)
+    print(
+        f"bench consumer: {result.ticks / result.seconds:,.0f} ticks/s, "
+        f"{result.seconds / result.ticks * 1e6:.2f} us/tick (processRecords JSON line -> rows "
+        f"ready for the sinks, {args.ticks:,} ticks, {args.symbols:,} symbols, batches of "
+        f"{args.batch}, one core, Python {platform.python_version()})"
+    )
+    print(
+        f"command: stockpipe bench consumer --ticks {args.ticks} --symbols {args.symbols} "
+        f"--batch {args.batch} --seed {args.seed}"
+    )
+    return 0
 
 
 def run_core(args: argparse.Namespace) -> int:
