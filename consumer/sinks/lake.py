@@ -21,7 +21,6 @@ If nothing remains, the old object is deleted.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 import pyarrow as pa
@@ -75,22 +74,34 @@ class S3Lake:
         self._dead_prefix = dead_prefix
 
     def write_batch(self, batch: LakeBatch) -> None:
-        rows_by_date: dict[str, list[int]] = {}
-        for index, row in enumerate(batch.rows):
-            rows_by_date.setdefault(partition_date(row.ts), []).append(index)
-        new_rows = rows_to_table(batch.rows)
-        for dt, sequence in batch.tick_keys.items():
-            part = new_rows.take(pa.array(rows_by_date.get(dt, []), type=pa.int64()))
-            key = object_key(self._ticks_prefix, dt, batch.shard_id, sequence)
-            self._rewrite(key, part, sequence, batch)
+        row_dates = [partition_date(row.ts) for row in batch.rows]
+        self._write_parts(
+            self._ticks_prefix, rows_to_table(batch.rows), row_dates, batch.tick_keys, batch
+        )
+        letter_dates = [_arrival_date(letter.arrival_ts) for letter in batch.dead_letters]
+        self._write_parts(
+            self._dead_prefix,
+            dead_letters_to_table(batch.dead_letters),
+            letter_dates,
+            batch.dead_letter_keys,
+            batch,
+        )
 
-        letters_by_date: dict[str, list[int]] = {}
-        for index, letter in enumerate(batch.dead_letters):
-            letters_by_date.setdefault(_arrival_date(letter.arrival_ts), []).append(index)
-        new_letters = dead_letters_to_table(batch.dead_letters)
-        for dt, sequence in batch.dead_letter_keys.items():
-            part = new_letters.take(pa.array(letters_by_date.get(dt, []), type=pa.int64()))
-            key = object_key(self._dead_prefix, dt, batch.shard_id, sequence)
+    def _write_parts(
+        self,
+        prefix: str,
+        table: pa.Table,
+        dates: list[str],
+        keys: dict[str, int],
+        batch: LakeBatch,
+    ) -> None:
+        """One object per date of ``keys``, holding the table's rows of that date."""
+        by_date: dict[str, list[int]] = {}
+        for index, dt in enumerate(dates):
+            by_date.setdefault(dt, []).append(index)
+        for dt, sequence in keys.items():
+            part = table.take(pa.array(by_date.get(dt, []), type=pa.int64()))
+            key = object_key(prefix, dt, batch.shard_id, sequence)
             self._rewrite(key, part, sequence, batch)
 
     def _rewrite(self, key: str, new: pa.Table, sequence: int, batch: LakeBatch) -> None:
@@ -126,12 +137,3 @@ class S3Lake:
 def _arrival_date(arrival_ts: str | None) -> str:
     # Stream records always carry an arrival time; a file run has none and no lake.
     return "unknown" if arrival_ts is None else arrival_ts[:10]
-
-
-def sequence_keys(sequences_by_date: Sequence[tuple[str, int]]) -> dict[str, int]:
-    """Smallest sequence number per date."""
-    keys: dict[str, int] = {}
-    for dt, sequence in sequences_by_date:
-        if dt not in keys or sequence < keys[dt]:
-            keys[dt] = sequence
-    return keys
