@@ -9,6 +9,7 @@ stderr, and only the protocol's writer keeps the real stdout: a stray ``print`` 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from consumer.processor import (
     ShardProcessor,
     StreamRecord,
 )
+from consumer.sinks.types import LakeSink, RowSink, StateStore
 from consumer.status import StatusReporter
 
 log = logging.getLogger(__name__)
@@ -64,12 +66,22 @@ def build_processor() -> ShardProcessor:
     settings = get_settings()
     dynamodb = dynamodb_resource(settings)
     client = dynamodb.meta.client
+    rows: RowSink = DynamoRowsTable(
+        client, settings.rows_table, timedelta(days=settings.row_ttl_days)
+    )
+    lake: LakeSink = S3Lake(
+        s3_client(settings), settings.bucket, settings.ticks_prefix, settings.dead_letter_prefix
+    )
+    state: StateStore = DynamoStateStore(client, settings.state_table)
+    fault = os.environ.get("STOCKPIPE_FAULT_INJECTION")
+    if fault:  # crash tests only: see consumer/faults.py
+        from consumer.faults import FaultySinks
+
+        rows = lake = state = FaultySinks(fault, rows, lake, state)
     return ShardProcessor(
-        rows=DynamoRowsTable(client, settings.rows_table, timedelta(days=settings.row_ttl_days)),
-        lake=S3Lake(
-            s3_client(settings), settings.bucket, settings.ticks_prefix, settings.dead_letter_prefix
-        ),
-        state=DynamoStateStore(client, settings.state_table),
+        rows=rows,
+        lake=lake,
+        state=state,
         policy=FlushPolicy(records=settings.flush_records, seconds=settings.flush_seconds),
     )
 

@@ -45,7 +45,7 @@ def kcl_properties(settings: Settings, *, local: bool) -> dict[str, str]:
         # nothing per consumer; one worker per shard is far below the 5 reads/s limit.
         "retrievalMode": "POLLING",
         "idleTimeBetweenReadsInMillis": "500",
-        "maxRecords": "10000",
+        "maxRecords": str(settings.kcl_max_records),
         # Empty calls too, so a quiet shard still flushes and checkpoints every T seconds.
         "callProcessRecordsEvenForEmptyRecordList": "true",
         "shutdownGraceMillis": str(SHUTDOWN_GRACE_MILLIS),

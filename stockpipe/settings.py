@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     alerts_topic_arn: str | None = None
     application_name: str = "stockpipe-consumer"  # KCL lease table name
 
+    # Records per GetRecords call the daemon asks for (KCL ``maxRecords``, at most 10,000).
+    kcl_max_records: int = Field(default=10_000, ge=1, le=10_000)
     # Flush + checkpoint every N records or T seconds, whichever comes first.
     flush_records: PositiveInt = 5_000
     flush_seconds: PositiveFloat = 10.0
