@@ -1,7 +1,8 @@
 """A symbol's cursor: where the last run stopped and the detectors' state there.
 
 Stored as one item a symbol in the cursor table. ``row_ts`` is the last row evaluated (the
-next Query reads ``ts > row_ts``); ``position`` is how far time has been evaluated (the last
+next Query reads ``row_ts < ts <= watermark``, so it never passes the symbol's watermark: see
+trend/ports.py ``DurableSymbol``); ``position`` is how far time has been evaluated (the last
 row or the settled wall clock, whichever is later) and only ever moves forward: the cursor
 write is conditional on it, so an older run can never move a cursor back.
 """

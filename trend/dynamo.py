@@ -11,12 +11,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
 from botocore.exceptions import ClientError
 
+from consumer.enrichment import decode_window
 from producer.tick import format_ts
 from trend.cursor import SymbolCursor, decode_cursor, encode_cursor
+from trend.errors import CorruptState
 from trend.evaluate import RowView
-from trend.ports import Claim
+from trend.ports import Claim, DurableSymbol
 from trend.tables import ALERTS_TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -37,22 +40,40 @@ def _decimal(attr: Mapping[str, Any] | None) -> Decimal | None:
 
 
 class StateTableSymbols:
-    """Symbols from the consumer's state table (one small item per symbol): a Scan of the key
-    only. A symbol the consumer starts to see is alerted on from the next run, no redeploy."""
+    """Symbols from the consumer's state table (consumer/sinks/state_store.py, one small item
+    per symbol), each with its watermark: the ``last_ts`` of the item's window. A Scan of the
+    key and the window only. A symbol the consumer starts to see is alerted on from the next
+    run, no redeploy.
+
+    Eventually consistent on purpose: a stale item shows an *older* watermark, and every row up
+    to an older watermark is written too, so staleness only defers rows to the next run."""
 
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._dynamodb, self._table = dynamodb, table
 
-    def symbols(self) -> Iterator[str]:
-        found: set[str] = set()
+    def symbols(self) -> Iterator[DurableSymbol]:
+        found: dict[str, DurableSymbol] = {}
         pages = self._dynamodb.get_paginator("scan").paginate(
             TableName=self._table,
-            ProjectionExpression="#s",
-            ExpressionAttributeNames={"#s": "symbol"},
+            ProjectionExpression="#s, #w",
+            ExpressionAttributeNames={"#s": "symbol", "#w": "window"},
         )
         for page in pages:
-            found.update(item["symbol"]["S"] for item in page.get("Items", []))
-        return iter(sorted(found))  # a stable order: logs and partial runs are predictable
+            for item in page.get("Items", []):
+                symbol = item["symbol"]["S"]
+                found[symbol] = _durable(symbol, item.get("window", {}).get("B"))
+        # A stable order: logs and partial runs are predictable.
+        return iter([found[s] for s in sorted(found)])
+
+
+def _durable(symbol: str, window: bytes | None) -> DurableSymbol:
+    if window is None:
+        return DurableSymbol(symbol, None)
+    try:
+        last_ts = decode_window(bytes(window)).last_ts
+    except msgspec.DecodeError as exc:  # ValidationError included
+        return DurableSymbol(symbol, None, error=str(CorruptState(symbol, str(exc))))
+    return DurableSymbol(symbol, format_ts(last_ts))
 
 
 class RowsTableReader:
@@ -61,13 +82,18 @@ class RowsTableReader:
     def __init__(self, dynamodb: DynamoDBClient, table: str, page_size: int = 1000) -> None:
         self._dynamodb, self._table, self._page_size = dynamodb, table, page_size
 
-    def rows_after(self, symbol: str, after: str | None) -> Iterator[RowView]:
+    def rows_between(self, symbol: str, after: str | None, until: str) -> Iterator[RowView]:
         names = {"#s": "symbol", "#ts": "ts"}
-        values: dict[str, Any] = {":s": {"S": symbol}}
-        condition = "#s = :s"
-        if after is not None:
-            condition += " AND #ts > :after"
+        values: dict[str, Any] = {":s": {"S": symbol}, ":until": {"S": until}}
+        if after is None:
+            condition = "#s = :s AND #ts <= :until"
+        elif after < until:
+            # A key condition takes one range test, and BETWEEN is inclusive at both ends: the
+            # row at ``after`` (evaluated by the previous run) is dropped below.
+            condition = "#s = :s AND #ts BETWEEN :after AND :until"
             values[":after"] = {"S": after}
+        else:
+            return  # nothing durable after the cursor (BETWEEN would also reject the bounds)
         pages = self._dynamodb.get_paginator("query").paginate(
             TableName=self._table,
             KeyConditionExpression=condition,
@@ -80,8 +106,11 @@ class RowsTableReader:
         )
         for page in pages:
             for item in page.get("Items", []):
+                ts = item["ts"]["S"]
+                if ts == after:
+                    continue
                 yield RowView(
-                    ts=datetime.fromisoformat(item["ts"]["S"]),
+                    ts=datetime.fromisoformat(ts),
                     price=Decimal(item["price"]["N"]),
                     anomaly=item.get("anomaly", {}).get("BOOL", False),
                     prev_price=_decimal(item.get("prev_price")),

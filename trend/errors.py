@@ -22,6 +22,18 @@ class CorruptCursor(TrendError):
         self.symbol = symbol
 
 
+class CorruptState(TrendError):
+    """A state item of the consumer whose window cannot be decoded: the symbol's watermark is
+    unknown, so none of its rows can be evaluated safely."""
+
+    def __init__(self, symbol: str, detail: str) -> None:
+        super().__init__(
+            f"state item of {symbol!r} has a window that cannot be decoded ({detail}); the "
+            "consumer writes it (consumer/sinks/state_store.py): inspect the item there"
+        )
+        self.symbol = symbol
+
+
 class RunIncomplete(TrendError):
     """Some symbols failed this run. Everything done is durable and idempotent, so the
     scheduler's retry (raised for, on purpose) resumes them without doubling any alert."""

@@ -106,6 +106,7 @@ def _record(report: RunReport) -> None:
     metrics.add_metric(name="AnomalyAlertsSent", unit=count, value=report.anomaly_alerts_sent)
     metrics.add_metric(name="AlertsAlreadySent", unit=count, value=report.already_sent)
     metrics.add_metric(name="SymbolsDeferred", unit=count, value=len(report.deferred))
+    metrics.add_metric(name="SymbolsSkipped", unit=count, value=len(report.skipped))
     metrics.add_metric(name="SymbolsFailed", unit=count, value=len(report.failed))
     metrics.add_metric(name="RunOutOfTime", unit=count, value=int(report.out_of_time))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -16,15 +17,33 @@ from trend.evaluate import RowView
 from trend.messages import AlertMessage
 
 
+@dataclass(frozen=True, slots=True)
+class DurableSymbol:
+    """A symbol the consumer has seen, and how far its rows are known to be written.
+
+    ``watermark`` (fixed-width UTC ts) is the ``last_ts`` of the window in the consumer's state
+    item. The consumer saves that item only after the rows it covers are written (its commit:
+    rows, Parquet, state, checkpoint), so every row of the symbol with ``ts <= watermark`` is in
+    the rows table; rows after it may belong to a flush still in flight, written out of order.
+    None: the state item has no window (nothing known durable): the symbol is not evaluated.
+    ``error``: the state item cannot be read; the symbol fails this run (retried, not skipped).
+    """
+
+    symbol: str
+    watermark: str | None
+    error: str | None = None
+
+
 class SymbolSource(Protocol):
-    def symbols(self) -> Iterator[str]:
-        """Every symbol the consumer has seen (discovered, never configured)."""
+    def symbols(self) -> Iterator[DurableSymbol]:
+        """Every symbol the consumer has seen (discovered, never configured), by symbol."""
         ...
 
 
 class RowReader(Protocol):
-    def rows_after(self, symbol: str, after: str | None) -> Iterator[RowView]:
-        """The symbol's rows with ``ts > after`` (all when None), ascending."""
+    def rows_between(self, symbol: str, after: str | None, until: str) -> Iterator[RowView]:
+        """The symbol's rows with ``after < ts <= until`` (no lower bound when ``after`` is
+        None), ascending. Never a row after ``until``, whatever the table holds."""
         ...
 
 

@@ -2,7 +2,12 @@
 
 Per symbol, in this order:
 
-1. load the cursor; Query the rows after it; evaluate (trend/evaluate.py): alerts + new cursor;
+1. load the cursor; Query the rows after it up to the symbol's watermark (trend/ports.py
+   ``DurableSymbol``: every row at or before it is written); evaluate (trend/evaluate.py):
+   alerts + new cursor. Rows after the watermark are not read: a consumer flush is not atomic
+   and its puts land in any order, so a row there may still have an older neighbour in flight,
+   and a cursor moved past it would never see that neighbour (a crossing missed). They are
+   read by the first run after the consumer saves the state that covers them;
 2. for each alert, in time order: claim it in the ledger (conditional put on its key), publish
    it, mark it sent. ``SENT`` from the claim means an earlier or concurrent run delivered it:
    skip. ``BUSY`` means another run holds its lease right now: stop the symbol *without*
@@ -76,6 +81,7 @@ class RunReport:
     anomaly_alerts_sent: int = 0
     already_sent: int = 0
     deferred: list[str] = field(default_factory=list)  # another run held a lease
+    skipped: list[str] = field(default_factory=list)  # state item without a window
     failed: dict[str, str] = field(default_factory=dict)
     out_of_time: bool = False
 
@@ -93,13 +99,21 @@ def run_once(
     """Evaluate every symbol. A failing symbol is recorded and the others still run; the
     caller decides whether that fails the invocation (the Lambda does: its retry resumes)."""
     report = RunReport()
-    for symbol in ports.symbols.symbols():
+    for found in ports.symbols.symbols():
+        symbol = found.symbol
         if seconds_left is not None and seconds_left() < SAFETY_MARGIN_SECONDS:
             report.out_of_time = True
             break
+        if found.error is not None:
+            log.error("symbol %s not evaluated: %s", symbol, found.error)
+            report.failed[symbol] = found.error
+            continue
+        if found.watermark is None:
+            report.skipped.append(symbol)  # no window saved: nothing known to be written
+            continue
         report.symbols += 1
         try:
-            _run_symbol(symbol, ports, policy, owner, report, seconds_left)
+            _run_symbol(symbol, found.watermark, ports, policy, owner, report, seconds_left)
         except Exception as exc:  # one symbol's trouble must not starve the others
             log.exception("symbol %s failed", symbol)
             report.failed[symbol] = f"{type(exc).__name__}: {exc}"
@@ -108,6 +122,7 @@ def run_once(
 
 def _run_symbol(
     symbol: str,
+    watermark: str,
     ports: Ports,
     policy: Policy,
     owner: str,
@@ -116,7 +131,9 @@ def _run_symbol(
 ) -> None:
     cursor = ports.cursors.load(symbol) or SymbolCursor()
     settled_until = ports.clock() - policy.settle
-    rows = ports.rows.rows_after(symbol, cursor.row_ts)
+    caught_up = cursor.row_ts is not None and cursor.row_ts >= watermark
+    # Caught up: no Query (most symbols between two runs); the clock may still close a window.
+    rows = () if caught_up else ports.rows.rows_between(symbol, cursor.row_ts, watermark)
     result = evaluate(symbol, cursor, rows, settled_until, policy.cooldown)
     report.rows += result.rows
     for alert in result.alerts:

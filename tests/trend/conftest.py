@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
@@ -15,12 +15,16 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 from moto import mock_aws
 
+from consumer.enrichment import SymbolWindow
 from consumer.pipeline import TickPipeline
 from consumer.rows import EnrichedRow
 from consumer.schema import row_to_item
+from consumer.sinks.state_store import DynamoStateStore
+from consumer.sinks.types import SavedState
 from producer.datasets import load_dataset
 from producer.tick import encode_tick
 from stockpipe.settings import Settings
+from tests.trend.helpers import advance_window
 from trend.handlers import build_ports
 from trend.runner import Policy, Ports, RunReport, run_once
 from trend.tables import ensure_tables
@@ -65,9 +69,16 @@ class Stack:
     sns: Any
     sqs: Any
     queue_url: str
+    state_store: DynamoStateStore  # the consumer's own writer of the state table
+    windows: dict[str, SymbolWindow] = field(default_factory=dict)
 
     def write_rows(self, rows: Sequence[EnrichedRow]) -> None:
-        """As the consumer does: row_to_item into the rows table, symbol into the state table."""
+        """One consumer commit: the rows, then the state of their symbols."""
+        self.put_rows(rows)
+        self.save_state(rows)
+
+    def put_rows(self, rows: Sequence[EnrichedRow]) -> None:
+        """The rows table part of a flush (row_to_item, batched puts), in the order given."""
         serialize = TypeSerializer().serialize
         ttl = timedelta(days=self.settings.row_ttl_days)
         requests = [
@@ -78,11 +89,19 @@ class Stack:
             self.dynamodb.batch_write_item(
                 RequestItems={self.settings.rows_table: requests[start : start + 25]}
             )
-        for symbol in sorted({r.symbol for r in rows}):
-            self.dynamodb.put_item(
-                TableName=self.settings.state_table,
-                Item={"symbol": {"S": symbol}, "state": {"S": "{}"}},
-            )
+
+    def save_state(self, rows: Sequence[EnrichedRow]) -> None:
+        """The state part of the commit after ``rows`` were applied (stream order), written by
+        consumer/sinks/state_store.py: the window (its ``last_ts`` is the watermark), shard,
+        sequence number and padded position of the last row of each symbol."""
+        saved: dict[str, SavedState] = {}
+        for r in rows:
+            window = self.windows.get(r.symbol)
+            if window is not None and r.ts <= window.last_ts:
+                continue  # applied before (a replayed commit)
+            self.windows[r.symbol] = advance_window(window, r)
+            saved[r.symbol] = SavedState(self.windows[r.symbol], r.shard_id, r.sequence_number)
+        self.state_store.save(saved)
 
     def ports(self, clock: Any, **overrides: Any) -> Ports:
         clients = {"dynamodb": self.dynamodb, "sns": self.sns} | overrides
@@ -146,7 +165,9 @@ def make_stack() -> Stack:
     settings = settings.model_copy(
         update={"alerts_topic_arn": topic_arn, "alerts_queue_url": queue_url}
     )
-    return Stack(settings, dynamodb, sns, sqs, queue_url)
+    state_client = boto3.resource("dynamodb", region_name=REGION).meta.client
+    state_store = DynamoStateStore(state_client, settings.state_table)
+    return Stack(settings, dynamodb, sns, sqs, queue_url, state_store)
 
 
 def subscribe_queue(
@@ -164,7 +185,9 @@ def subscribe_queue(
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     with mock_aws():
-        yield make_stack()
+        made = make_stack()
+        yield made
+        made.state_store.close()
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

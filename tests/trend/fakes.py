@@ -15,29 +15,48 @@ from producer.tick import format_ts
 from trend.cursor import SymbolCursor, decode_cursor, encode_cursor
 from trend.evaluate import RowView
 from trend.messages import AlertMessage
-from trend.ports import Claim
+from trend.ports import Claim, DurableSymbol
 
 
 class MemoryRows:
-    """Rows table + state table: symbols appear when their first row is written."""
+    """Rows table + state table, written as the consumer commits: ``put_rows`` (a flush's
+    puts, in any order, each overwriting its key), then ``save_state`` (the window's last_ts
+    becomes the symbol's watermark). ``write`` is a whole commit. A symbol appears when its
+    first state is saved, as it does in the state table."""
 
     def __init__(self) -> None:
         self._keys: dict[str, list[str]] = defaultdict(list)  # sorted ts, for bisect
-        self._rows: dict[str, list[RowView]] = defaultdict(list)
+        self._rows: dict[str, dict[str, RowView]] = defaultdict(dict)
+        self._watermarks: dict[str, str] = {}
 
     def write(self, rows: Sequence[EnrichedRow]) -> None:
-        for r in rows:  # the consumer appends per symbol in time order
-            self._keys[r.symbol].append(format_ts(r.ts))
-            self._rows[r.symbol].append(
-                RowView(r.ts, r.price, r.anomaly, r.prev_price, r.change_pct)
+        self.put_rows(rows)
+        self.save_state(rows)
+
+    def put_rows(self, rows: Sequence[EnrichedRow]) -> None:
+        for r in rows:
+            key = format_ts(r.ts)
+            if key not in self._rows[r.symbol]:
+                bisect.insort(self._keys[r.symbol], key)
+            self._rows[r.symbol][key] = RowView(
+                r.ts, r.price, r.anomaly, r.prev_price, r.change_pct
             )
 
-    def symbols(self) -> Iterator[str]:
-        return iter(sorted(self._rows))
+    def save_state(self, rows: Sequence[EnrichedRow]) -> None:
+        """The consumer saved the windows after applying ``rows`` (their rows are written)."""
+        for r in rows:
+            key = format_ts(r.ts)
+            assert key in self._rows[r.symbol], "state saved before its row was written"
+            self._watermarks[r.symbol] = max(self._watermarks.get(r.symbol, key), key)
 
-    def rows_after(self, symbol: str, after: str | None) -> Iterator[RowView]:
-        start = 0 if after is None else bisect.bisect_right(self._keys[symbol], after)
-        return iter(self._rows[symbol][start:])
+    def symbols(self) -> Iterator[DurableSymbol]:
+        return iter([DurableSymbol(s, w) for s, w in sorted(self._watermarks.items())])
+
+    def rows_between(self, symbol: str, after: str | None, until: str) -> Iterator[RowView]:
+        keys = self._keys[symbol]
+        start = 0 if after is None else bisect.bisect_right(keys, after)
+        stop = bisect.bisect_right(keys, until)
+        return iter([self._rows[symbol][k] for k in keys[start:stop]])
 
 
 class MemoryCursors:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 
+from consumer.enrichment import MA_PERIODS, SymbolWindow
 from consumer.rows import EnrichedRow, row_to_record
 from trend.file_run import trend_file
 
@@ -25,3 +27,12 @@ def crossings_by_stockpipe_trend(rows: Sequence[EnrichedRow], tmp: Path) -> list
         record = json.loads(line)
         found.append((record["symbol"], record["ts"], record["signal"]))
     return found
+
+
+def advance_window(window: SymbolWindow | None, row: EnrichedRow) -> SymbolWindow:
+    """The consumer's window of ``row.symbol`` after it accepted ``row`` (consumer/enrichment.py
+    ``Enricher.apply``), rebuilt from the rows, for writing state items as the consumer does."""
+    recent = [row.price] if window is None else [*window.recent, row.price][-MA_PERIODS:]
+    return SymbolWindow(
+        last_ts=row.ts, last_price=row.price, recent=recent, recent_sum=sum(recent, Decimal(0))
+    )

@@ -4,6 +4,7 @@ DynamoDB): every crossing alerted once at any schedule, and anomalies grouped id
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -66,3 +67,37 @@ def test_every_anomaly_row_in_exactly_one_alert(at_end: list[tuple[str, str, str
 @pytest.mark.parametrize("batch", [1, 7, 500])
 def test_any_schedule_same_alerts(batch: int, at_end: list[tuple[str, str, str, str]]) -> None:
     assert _run_schedule(batch) == at_end
+
+
+def _run_in_flight_schedule(batch: int, seed: int) -> list[tuple[str, str, str, str]]:
+    """As the consumer really commits: each flush's rows land in random order, with a run while
+    only some are written and another when all are but the state is not saved yet; then the
+    state, then a run. 'Now' is the newest committed row (the settle margin: rows older than
+    now - settle are written, which the consumer's flush interval keeps true)."""
+    rows = dataset_rows()
+    rng = random.Random(seed)
+    table, publisher = MemoryRows(), RecordingPublisher()
+    clock = FixedClock(rows[0].ts)
+    ports = Ports(table, table, MemoryCursors(), MemoryLedger(), publisher, clock)
+    for start in range(0, len(rows), batch):
+        chunk = list(rows[start : start + batch])
+        landed = rng.sample(chunk, len(chunk))
+        cut = rng.randint(0, len(chunk))
+        for part in (landed[:cut], landed[cut:]):
+            table.put_rows(part)
+            report = run_once(ports, POLICY, owner=f"run-{start}-in-flight")
+            assert not report.failed and not report.deferred
+        table.save_state(chunk)
+        clock.now = chunk[-1].ts
+        report = run_once(ports, POLICY, owner=f"run-{start}")
+        assert not report.failed and not report.deferred
+    return sorted(
+        (m.attributes["symbol"], m.key, m.attributes["signal"], m.sms) for m in publisher.messages
+    )
+
+
+@pytest.mark.parametrize(("batch", "seed"), [(7, 1), (64, 2), (500, 3)])
+def test_flushes_in_flight_same_alerts(
+    batch: int, seed: int, at_end: list[tuple[str, str, str, str]]
+) -> None:
+    assert _run_in_flight_schedule(batch, seed) == at_end
