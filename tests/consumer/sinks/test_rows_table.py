@@ -44,7 +44,8 @@ NUMBER_ATTRIBUTES = (
 
 class RecordingClient:
     """The resource's client, every attribute forwarded; records each batch_write_item's
-    item count and the keys it actually handed to DynamoDB."""
+    item count and the keys it actually handed to DynamoDB, and rejects a batch holding one
+    key twice as DynamoDB does (moto only rejects two *identical* items)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -59,6 +60,16 @@ class RecordingClient:
         keys = [
             (r["PutRequest"]["Item"]["symbol"], r["PutRequest"]["Item"]["ts"]) for r in requests
         ]
+        if len(set(keys)) != len(keys):
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ValidationException",
+                        "Message": "Provided list of item keys contains duplicates",
+                    }
+                },
+                "BatchWriteItem",
+            )
         response = self._client.batch_write_item(RequestItems={table: requests})
         assert not response.get("UnprocessedItems")
         self.written.update(keys)
@@ -215,15 +226,24 @@ def test_the_range_key_sorts_chronologically(
     assert got == expected
 
 
-def test_moto_rejects_a_raw_batch_with_one_key_twice(
+def test_a_raw_batch_with_one_key_twice_is_rejected(
     dynamodb: Any, settings: Settings, ticks_and_rows: tuple[list[Tick], list[EnrichedRow]]
 ) -> None:
-    """The premise of the next test: without de-duplication the batch would fail."""
+    """The premise of the next tests: without de-duplication the batch would fail. moto
+    rejects two identical items; the wrapper, like DynamoDB, two items with one key."""
     tick = ticks_and_rows[0][0]
     item = {"symbol": tick.symbol, "ts": utc_iso(tick.ts), "price": tick.price}
-    requests = [{"PutRequest": {"Item": dict(item)}}, {"PutRequest": {"Item": dict(item)}}]
+    identical = [{"PutRequest": {"Item": dict(item)}}, {"PutRequest": {"Item": dict(item)}}]
     with pytest.raises(ClientError) as error:
-        dynamodb.meta.client.batch_write_item(RequestItems={settings.rows_table: requests})
+        dynamodb.meta.client.batch_write_item(RequestItems={settings.rows_table: identical})
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+
+    other_price = {**item, "price": tick.price + 1}
+    same_key = [{"PutRequest": {"Item": dict(item)}}, {"PutRequest": {"Item": other_price}}]
+    with pytest.raises(ClientError) as error:
+        RecordingClient(dynamodb.meta.client).batch_write_item(
+            RequestItems={settings.rows_table: same_key}
+        )
     assert error.value.response["Error"]["Code"] == "ValidationException"
 
 
