@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Final, Protocol
 
 from consumer.dead_letters import DeadLetter
@@ -18,10 +18,9 @@ from consumer.enrichment import Enricher
 from consumer.errors import ConsumerError
 from consumer.pipeline import TickPipeline
 from consumer.rows import EnrichedRow
-from consumer.schema import partition_date
 from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
 from producer.errors import InvalidTick
-from producer.tick import Tick, decode_tick, format_ts
+from producer.tick import Tick, decode_tick
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +67,23 @@ class _Pending:
     rows: list[EnrichedRow] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     touched: dict[str, str] = field(default_factory=dict)  # symbol -> last applied sequence
-    tick_keys: dict[str, int] = field(default_factory=dict)
-    dead_letter_keys: dict[str, int] = field(default_factory=dict)
+    # Per UTC day (a proleptic ordinal: formatting a date string per record would cost more
+    # than the rest of the bookkeeping), the smallest sequence number seen that day.
+    tick_keys: dict[int, int] = field(default_factory=dict)
+    dead_letter_keys: dict[int, int] = field(default_factory=dict)
     records: int = 0
     last_sequence: str | None = None
 
 
-def _first(keys: dict[str, int], dt: str, sequence: int) -> None:
+_DAY_MILLIS: Final = 86_400_000
+_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
+
+
+def _by_date(keys: dict[int, int]) -> dict[str, int]:
+    return {date.fromordinal(day).isoformat(): sequence for day, sequence in keys.items()}
+
+
+def _first(keys: dict[int, int], dt: int, sequence: int) -> None:
     if sequence < keys.get(dt, sequence + 1):
         keys[dt] = sequence
 
@@ -154,9 +163,13 @@ class ShardProcessor:
         arrival = datetime.fromtimestamp(record.arrival_millis / 1000, UTC)
         pending.records += 1
         pending.last_sequence = record.sequence_number
-        _first(pending.dead_letter_keys, format_ts(arrival)[:10], sequence)
+        _first(
+            pending.dead_letter_keys,
+            _EPOCH_ORDINAL + record.arrival_millis // _DAY_MILLIS,
+            sequence,
+        )
         if isinstance(tick, Tick):
-            _first(pending.tick_keys, partition_date(tick.ts), sequence)
+            _first(pending.tick_keys, tick.ts.toordinal(), sequence)  # ts is UTC
             position = self._replayed.get(tick.symbol)
             if position is not None and sequence <= position:
                 # Applied before a crash or lease move (its state was saved): silently skip.
@@ -200,8 +213,8 @@ class ShardProcessor:
                     shard_id=self.shard_id,
                     rows=pending.rows,
                     dead_letters=pending.dead_letters,
-                    tick_keys=pending.tick_keys,
-                    dead_letter_keys=pending.dead_letter_keys,
+                    tick_keys=_by_date(pending.tick_keys),
+                    dead_letter_keys=_by_date(pending.dead_letter_keys),
                     replayed=self._replayed,
                 )
             )

@@ -282,10 +282,29 @@ def test_an_earlier_duplicate_loses_to_a_later_original(
     rows = list(ticks_and_rows[1][:10])
     impostor = msgspec.structs.replace(rows[7], price=Decimal("1.5"))
     rows.insert(1, impostor)
-    DynamoRowsTable(dynamodb.meta.client, settings.rows_table, TTL).write_rows(rows)
+    client = RecordingClient(dynamodb.meta.client)
+    DynamoRowsTable(client, settings.rows_table, TTL).write_rows(rows)
+    assert client.batch_sizes == [10]
     table = dynamodb.Table(settings.rows_table)
     item = table.get_item(Key={"symbol": rows[8].symbol, "ts": utc_iso(rows[8].ts)})["Item"]
     assert item["price"] == rows[8].price != Decimal("1.5")
+
+
+def test_a_duplicate_of_an_item_handed_back_unprocessed_still_wins(
+    dynamodb: Any, settings: Settings, ticks_and_rows: tuple[list[Tick], list[EnrichedRow]]
+) -> None:
+    """Row 3 goes out in the first batch and comes back unprocessed; a newer version of it
+    arrives afterwards: the newer one is what stays."""
+    rows = list(ticks_and_rows[1][:30])
+    newer = msgspec.structs.replace(rows[3], price=rows[3].price * 2, sequence_number="88")
+    rows.insert(27, newer)
+    client = ThrottlingClient(dynamodb.meta.client, failing_calls=1)
+    DynamoRowsTable(client, settings.rows_table, TTL).write_rows(rows)
+    assert client.handed_back == 25
+    table = dynamodb.Table(settings.rows_table)
+    item = table.get_item(Key={"symbol": newer.symbol, "ts": utc_iso(newer.ts)})["Item"]
+    assert (item["price"], item["sequence_number"]) == (rows[3].price * 2, "88")
+    assert table.scan(Select="COUNT")["Count"] == 30
 
 
 @pytest.mark.parametrize("failing_calls", [1, 12])
