@@ -120,6 +120,8 @@ def make_record_processor(processor: ShardProcessor, status_dir: Path | None = N
                         len(records),
                         process_records_input.millis_behind_latest,
                         processor.skipped_replays,
+                        processor.committed_records,
+                        processor.last_commit_at,
                     )
             except Exception as error:
                 _fail_stop("processRecords", error)

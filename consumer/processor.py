@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Final, Protocol
@@ -111,6 +111,8 @@ class ShardProcessor:
         self._pending = _Pending()
         self._last_commit = clock()
         self.skipped_replays = 0
+        self.committed_records = 0  # for progress reports, not for delivery
+        self.last_commit_at: float | None = None  # wall clock
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -156,6 +158,11 @@ class ShardProcessor:
             self.pipeline.enricher.windows[symbol] = state.window
             if state.shard_id == self.shard_id:
                 self._replayed[symbol] = int(state.sequence_number)
+
+    def _replay_positions(self, symbols: Collection[str]) -> dict[str, int]:
+        """``ReplayPositions`` for the lake: loads the state of symbols not seen yet."""
+        self._load_unknown(symbols)
+        return {s: self._replayed[s] for s in symbols if s in self._replayed}
 
     def _apply(self, record: StreamRecord, tick: Tick | InvalidTick) -> None:
         pending = self._pending
@@ -215,7 +222,7 @@ class ShardProcessor:
                     dead_letters=pending.dead_letters,
                     tick_keys=_by_date(pending.tick_keys),
                     dead_letter_keys=_by_date(pending.dead_letter_keys),
-                    replayed=self._replayed,
+                    replayed=self._replay_positions,
                 )
             )
         # 3. State of the touched symbols, each with its last applied position. Only after
@@ -244,6 +251,8 @@ class ShardProcessor:
                 "checkpoint": sequence_number or "SHARD_END",
             },
         )
+        self.committed_records += pending.records
+        self.last_commit_at = time.time()
         self._pending = _Pending()
         self._last_commit = self._clock()
 

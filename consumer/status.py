@@ -15,8 +15,11 @@ class ShardStatus(msgspec.Struct):
     shard_id: str
     records: int = 0  # records received by this process
     heartbeat_at: float = 0.0  # wall clock of the last processRecords, even an empty one
+    first_record_at: float | None = None  # wall clock of the first non-empty processRecords
     last_record_at: float | None = None  # wall clock of the last non-empty processRecords
     millis_behind_latest: int | None = None
+    committed_records: int = 0  # records made durable and checkpointed
+    last_commit_at: float | None = None
     skipped_replays: int = 0
 
 
@@ -26,15 +29,26 @@ class StatusReporter:
         self._path = directory / f"{shard_id}.json"
         self.status = ShardStatus(shard_id=shard_id)
 
-    def report(self, records: int, millis_behind_latest: int | None, skipped: int) -> None:
+    def report(
+        self,
+        records: int,
+        millis_behind_latest: int | None,
+        skipped: int,
+        committed_records: int = 0,
+        last_commit_at: float | None = None,
+    ) -> None:
         now = time.time()
         status = self.status
         status.heartbeat_at = now
         status.millis_behind_latest = millis_behind_latest
         status.skipped_replays = skipped
+        status.committed_records = committed_records
+        status.last_commit_at = last_commit_at
         if records:
             status.records += records
             status.last_record_at = now
+            if status.first_record_at is None:
+                status.first_record_at = now
         temporary = self._path.with_suffix(".tmp")
         temporary.write_bytes(msgspec.json.encode(status))
         os.replace(temporary, self._path)

@@ -15,6 +15,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,21 +50,30 @@ def _session(env: dict[str, str]) -> Any:
     )
 
 
-def run_main_job(workdir: Path, ticks: int) -> str:
-    workdir.mkdir(parents=True, exist_ok=True)
-    run = uuid.uuid4().hex[:8]
+@contextmanager
+def local_pipeline(shards: int = 2, **settings: str) -> Iterator[dict[str, str]]:
+    """A local stack of its own (fresh KCL application name: no checkpoints of an earlier run),
+    up for the duration, and the environment that points every command at it."""
     env = {
         **os.environ,
         "STOCKPIPE_LOCAL_DIR": tempfile.mkdtemp(prefix="stockpipe-local-"),
-        "STOCKPIPE_APPLICATION_NAME": f"stockpipe-consumer-{run}",
-        "STOCKPIPE_FLUSH_SECONDS": "2",
+        "STOCKPIPE_APPLICATION_NAME": f"stockpipe-consumer-{uuid.uuid4().hex[:8]}",
+        **settings,
     }
-    started = time.monotonic()
-    _cli(["local", "up", "--shards", "2"], env)
+    _cli(["local", "up", "--shards", str(shards)], env)
     try:
         for line in _cli(["local", "env"], env, capture=True).splitlines():
             key, _, value = line.removeprefix("export ").partition("=")
             env[key] = value.strip("'")
+        yield env
+    finally:
+        _cli(["local", "down"], env)
+
+
+def run_main_job(workdir: Path, ticks: int) -> str:
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with local_pipeline(STOCKPIPE_FLUSH_SECONDS="2") as env:
         input_path = workdir / "stream-input.jsonl"
         with input_path.open("wb") as out:
             for tick in load_dataset()[-ticks:]:
@@ -73,8 +84,6 @@ def run_main_job(workdir: Path, ticks: int) -> str:
         consumer_dir = workdir / "consumer"
         _cli(["consume", "--until-idle", "6", "--workdir", str(consumer_dir)], env)
         return _summary(env, consumer_dir, time.monotonic() - started)
-    finally:
-        _cli(["local", "down"], env)
 
 
 def _summary(env: dict[str, str], consumer_dir: Path, elapsed: float) -> str:

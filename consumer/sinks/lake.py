@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from consumer.schema import partition_date
 from consumer.sinks.arrow import dead_letters_to_table, rows_to_table
-from consumer.sinks.types import LakeBatch
+from consumer.sinks.types import LakeBatch, ReplayPositions
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -46,11 +46,16 @@ def _to_parquet(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def _keep_replayed(old: pa.Table, shard_id: str, replayed: dict[str, int]) -> pa.Table:
+def _keep_replayed(old: pa.Table, shard_id: str, positions: ReplayPositions) -> pa.Table:
     """The rows of ``old`` that a replay skipped (so will not produce again)."""
     symbols = old.column("symbol").to_pylist()
     shards = old.column("shard_id").to_pylist()
     sequences = old.column("sequence_number").to_pylist()
+    # Includes symbols the replay has not reached yet: their saved state may already be past
+    # their rows here, which the replay will then skip - so those rows must stay.
+    replayed = positions(
+        {s for s, shard in zip(symbols, shards, strict=True) if s and shard == shard_id}
+    )
     mask = [
         shard == shard_id and symbol in replayed and int(sequence) <= replayed[symbol]
         for symbol, shard, sequence in zip(symbols, shards, sequences, strict=True)
@@ -102,18 +107,18 @@ class S3Lake:
         for dt, sequence in keys.items():
             part = table.take(pa.array(by_date.get(dt, []), type=pa.int64()))
             key = object_key(prefix, dt, batch.shard_id, sequence)
-            self._rewrite(key, part, sequence, batch)
+            self._rewrite(key, part, batch)
 
-    def _rewrite(self, key: str, new: pa.Table, sequence: int, batch: LakeBatch) -> None:
-        # Only an object that may hold rows of a replay-skipped record needs reading: that
-        # takes a saved position at or after the object's first record. Past the replayed
-        # range (the normal case) this is a blind overwrite: one PUT, no GET.
-        if batch.replayed and max(batch.replayed.values()) >= sequence:
-            old = self._read(key)
-            if old is not None:
-                kept = _keep_replayed(old, batch.shard_id, batch.replayed)
-                if kept.num_rows:
-                    new = _sorted_by_sequence(pa.concat_tables([kept, new]))
+    def _rewrite(self, key: str, new: pa.Table, batch: LakeBatch) -> None:
+        # Always look for an object of an earlier attempt: whether one may hold rows of a
+        # replay-skipped record depends on saved states this processor may not have loaded
+        # yet (it loads them lazily). Normally the key is new: one GET answered 404, per
+        # object per flush.
+        old = self._read(key)
+        if old is not None:
+            kept = _keep_replayed(old, batch.shard_id, batch.replayed)
+            if kept.num_rows:
+                new = _sorted_by_sequence(pa.concat_tables([kept, new]))
         if new.num_rows == 0:
             # Every record of this date in the batch was late, a duplicate or skipped: an
             # object left by an earlier attempt would hold rows produced again elsewhere.

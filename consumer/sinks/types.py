@@ -3,7 +3,8 @@ tests (an in-memory store, a fault-injecting wrapper) without mocks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import msgspec
@@ -43,14 +44,22 @@ class StateStore(Protocol):
         ...
 
 
-class LakeBatch(msgspec.Struct):
+class ReplayPositions(Protocol):
+    def __call__(self, symbols: Collection[str]) -> Mapping[str, int]:
+        """For those of ``symbols`` whose state was saved on this shard before this processor
+        started: that saved position. Loads what the processor has not looked up yet."""
+        ...
+
+
+@dataclass(frozen=True)
+class LakeBatch:
     """What one flush writes to the lake, and how to name it (see consumer/sinks/lake.py).
 
     ``tick_keys``: per event date (UTC), the smallest sequence number of a valid tick of that
     date in the batch, whether it produced a row or not. ``dead_letter_keys``: per arrival
     date, the smallest sequence number of any record of the batch that arrived that day.
-    ``replayed``: per symbol, the saved position (on this shard) this processor started from;
-    records at or before it were skipped, so their rows can only be in an earlier object.
+    ``replayed``: the saved positions this processor started from; a record at or before its
+    symbol's was skipped, so its row can only be in an object of an earlier attempt.
     """
 
     shard_id: str
@@ -58,4 +67,4 @@ class LakeBatch(msgspec.Struct):
     dead_letters: list[DeadLetter]
     tick_keys: dict[str, int]
     dead_letter_keys: dict[str, int]
-    replayed: dict[str, int]
+    replayed: ReplayPositions

@@ -23,6 +23,12 @@ def register(commands: Any) -> None:
     consumer.add_argument("--symbols", type=positive_int, default=5_000)
     consumer.add_argument("--batch", type=positive_int, default=1_000)
     consumer.add_argument("--seed", type=int, default=7)
+    consumer.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="through the real daemon and sinks on the local stack instead (--ticks, --symbols)",
+    )
+    consumer.add_argument("--shards", type=positive_int, default=2, help="--end-to-end only")
     consumer.set_defaults(handler=run_consumer)
     producer = targets.add_parser("producer", help="producer: ticks/s to local Kinesis, CPU/tick")
     producer.add_argument("--ticks", type=positive_int, default=200_000)
@@ -41,6 +47,8 @@ def register(commands: Any) -> None:
 
 
 def run_consumer(args: argparse.Namespace) -> int:
+    if args.end_to_end:
+        return _run_consumer_end_to_end(args)
     from consumer.bench import bench_consumer
 
     result = bench_consumer(args.ticks, args.symbols, args.batch, args.seed)
@@ -53,6 +61,28 @@ def run_consumer(args: argparse.Namespace) -> int:
     print(
         f"command: stockpipe bench consumer --ticks {args.ticks} --symbols {args.symbols} "
         f"--batch {args.batch} --seed {args.seed}"
+    )
+    return 0
+
+
+def _run_consumer_end_to_end(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stockpipe.bench_e2e import bench_end_to_end
+
+    result = bench_end_to_end(
+        args.ticks, args.symbols, args.shards, Path(".stockpipe/bench-consumer")
+    )
+    print(
+        f"bench consumer --end-to-end: {result.records / result.seconds:,.0f} ticks/s "
+        f"({result.records:,} records over {result.shards} shards in {result.seconds:.1f} s, "
+        "first record to last commit, flush every 2,000 records; real MultiLangDaemon, "
+        "DynamoDB + S3 on moto, kinesis-local, state and checkpoints; "
+        f"Python {platform.python_version()})"
+    )
+    print(
+        f"command: stockpipe bench consumer --end-to-end --ticks {args.ticks} "
+        f"--symbols {args.symbols} --shards {args.shards}"
     )
     return 0
 

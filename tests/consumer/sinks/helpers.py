@@ -5,7 +5,7 @@ call the code under test."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -16,7 +16,7 @@ from consumer.dead_letters import DeadLetter
 from consumer.pipeline import TickPipeline
 from consumer.rows import EnrichedRow
 from consumer.schema import ROW_SCHEMA
-from consumer.sinks.types import LakeBatch
+from consumer.sinks.types import LakeBatch, ReplayPositions
 from producer.tick import Tick, encode_tick
 
 REGION: Final = "us-east-1"
@@ -65,6 +65,15 @@ def first_sequence_per_day(pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
     return keys
 
 
+def positions_from(saved: Mapping[str, int]) -> ReplayPositions:
+    """ReplayPositions over a fixed map of saved positions."""
+
+    def positions(symbols: Collection[str]) -> Mapping[str, int]:
+        return {s: saved[s] for s in symbols if s in saved}
+
+    return positions
+
+
 def lake_batch(
     rows: Sequence[EnrichedRow],
     *,
@@ -84,7 +93,7 @@ def lake_batch(
         dead_letters=list(dead_letters),
         tick_keys=tick_keys,
         dead_letter_keys=first_sequence_per_day(arrivals),
-        replayed={} if replayed is None else replayed,
+        replayed=positions_from({} if replayed is None else replayed),
     )
 
 

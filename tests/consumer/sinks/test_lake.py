@@ -42,20 +42,23 @@ def _days(ticks: list[Tick]) -> list[str]:
     return sorted({utc_day(t.ts) for t in ticks})
 
 
-def _two_day_rows(lake_ticks: list[Tick], order: str) -> list[EnrichedRow]:
-    """The rows of two consecutive trading days (a UTC midnight between them), as one
-    shard's records: in time order, or symbol by symbol (each symbol's two days, then the
-    next symbol's: a lagging producer), so dates are not monotonic in sequence order."""
-    days = _days(lake_ticks)
-    d1, d2 = days[60], days[61]
-    warm_up = [t for t in lake_ticks if utc_day(t.ts) < d1][-WARM_UP:]
-    pair = [t for t in lake_ticks if utc_day(t.ts) in (d1, d2)]
+def _day_rows(lake_ticks: list[Tick], order: str, days: int = 2) -> list[EnrichedRow]:
+    """The rows of consecutive trading days (a UTC midnight between each two), as one
+    shard's records: in time order, or symbol by symbol (each symbol's days, then the next
+    symbol's: a lagging producer), so dates are not monotonic in sequence order."""
+    chosen = _days(lake_ticks)[60 : 60 + days]
+    warm_up = [t for t in lake_ticks if utc_day(t.ts) < chosen[0]][-WARM_UP:]
+    picked = [t for t in lake_ticks if utc_day(t.ts) in chosen]
     if order == "by_symbol":
-        pair.sort(key=lambda t: (t.symbol, t.ts))
-    rows = enrich(warm_up + pair)[WARM_UP:]
-    assert {utc_day(r.ts) for r in rows} == {d1, d2} and len(rows) == 10
+        picked.sort(key=lambda t: (t.symbol, t.ts))
+    rows = enrich(warm_up + picked)[WARM_UP:]
+    assert sorted({utc_day(r.ts) for r in rows}) == chosen and len(rows) == 5 * days
     assert all(r.ma_4 is not None for r in rows)
     return rows
+
+
+def _two_day_rows(lake_ticks: list[Tick], order: str) -> list[EnrichedRow]:
+    return _day_rows(lake_ticks, order)
 
 
 def _lake_rows(s3: Any, bucket: str) -> list[dict[str, Any]]:
@@ -146,31 +149,40 @@ def test_a_replay_cut_at_other_records_leaves_each_row_once_and_no_stranded_obje
     for part in replay:
         lake.write_batch(lake_batch(part))
 
-    keys = list_keys(s3, settings.bucket, "ticks/")
+    keys = list_keys(s3, settings.bucket)  # everything in the bucket, not just ticks/
     assert keys == expected_tick_keys(replay)
     assert first_attempt <= keys, "an object of the first attempt was not rewritten"
     _assert_lake_holds_exactly(s3, settings.bucket, rows)
 
 
+@pytest.mark.parametrize("saved_symbols", [2, 5])
 @pytest.mark.parametrize("cut", [2, 5, 8])
 def test_a_replay_after_some_states_were_saved_keeps_the_rows_it_skips(
-    lake: S3Lake, s3: Any, settings: Settings, lake_ticks: list[Tick], cut: int
+    lake: S3Lake, s3: Any, settings: Settings, lake_ticks: list[Tick], cut: int, saved_symbols: int
 ) -> None:
-    """Before the crash the state of two symbols was saved (at their last record of the
-    batch): the replay skips their records, so their rows must survive from the old objects."""
-    rows = _two_day_rows(lake_ticks, "time")
-    lake.write_batch(lake_batch(rows))
-    saved = {r.symbol for r in rows[:2]}
+    """Before the crash the state of some symbols (or all: a crash just before the
+    checkpoint) was saved at their last record of the batch: the replay skips those records,
+    so their rows must survive from the old objects. The replay's second batch runs on into
+    a third day never written before."""
+    rows = _day_rows(lake_ticks, "time", days=3)
+    first_attempt = rows[:10]
+    lake.write_batch(lake_batch(first_attempt))
+    saved = sorted({r.symbol for r in first_attempt})[:saved_symbols]
     replayed = {
-        symbol: max(int(r.sequence_number) for r in rows if r.symbol == symbol) for symbol in saved
+        symbol: max(int(r.sequence_number) for r in first_attempt if r.symbol == symbol)
+        for symbol in saved
     }
 
-    for part in (rows[:cut], rows[cut:]):
-        produced = [r for r in part if r.symbol not in saved]
+    replay = [rows[:cut], rows[cut:15]]
+    for part in replay:
+        produced = [r for r in part if int(r.sequence_number) > replayed.get(r.symbol, -1)]
         lake.write_batch(lake_batch(produced, records=part, replayed=replayed))
 
-    assert list_keys(s3, settings.bucket, "ticks/") == expected_tick_keys([rows[:cut], rows[cut:]])
-    _assert_lake_holds_exactly(s3, settings.bucket, rows)
+    keys = list_keys(s3, settings.bucket, "ticks/")
+    # Every object of the first attempt rewritten; a date-key of the replay that held only
+    # skipped records (nothing produced, nothing kept) is absent.
+    assert expected_tick_keys([first_attempt]) <= keys <= expected_tick_keys(replay)
+    _assert_lake_holds_exactly(s3, settings.bucket, rows[:15])
 
 
 def test_an_object_whose_date_has_no_rows_left_is_deleted(

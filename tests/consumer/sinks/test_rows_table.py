@@ -176,6 +176,7 @@ def test_a_thousand_rows_go_in_batches_of_at_most_25_and_all_land_exactly(
         for i in _scan_typed(dynamodb_client, settings.rows_table)
     }
     assert len(items) == ROWS
+    assert all(FIXED_WIDTH_TS.match(ts) for _, ts in items)
     for tick, row in zip(ticks, rows, strict=True):
         item = items[(tick.symbol, utc_iso(tick.ts))]
         assert item == _expected(tick, row), tick
