@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,12 @@ def register(commands: Any) -> None:
     )
     consume.add_argument(
         "--workdir", type=Path, default=Path(".stockpipe/consumer"), help="properties, logs"
+    )
+    consume.add_argument(
+        "--daemon-log",
+        metavar="PATH",
+        help="where the daemon's (and the processors') log lines go; '-' for stderr, as in a "
+        "container whose stderr is collected (default: WORKDIR/daemon.log)",
     )
     consume.set_defaults(handler=run)
 
@@ -46,12 +53,14 @@ def run(args: argparse.Namespace) -> int:
         stale.unlink()
     properties = workdir / "kcl.properties"
     write_properties(properties, kcl_properties(settings, local=local))
-    print(f"consumer: daemon log in {workdir / 'daemon.log'}", flush=True)
+    log_path = None if args.daemon_log == "-" else Path(args.daemon_log or workdir / "daemon.log")
+    if log_path is not None:
+        print(f"consumer: daemon log in {log_path}", file=sys.stderr, flush=True)
     return run_daemon(
         java_command(properties),
         daemon_env(os.environ, status_dir.resolve()),
         status_dir,
         args.until_idle,
-        workdir / "daemon.log",
+        log_path,
         shards=open_shard_count(settings) if args.until_idle else 1,
     )

@@ -140,11 +140,13 @@ def test_dockerignore_rules() -> None:
 
 def test_entrypoint_is_the_consume_console_script(runtime: Stage) -> None:
     (entrypoint,) = runtime.values("ENTRYPOINT")
-    assert json.loads(entrypoint) == ["stockpipe", "consume"]
+    command = json.loads(entrypoint)
+    # Logs to the container's stderr (collected by the awslogs driver), not to a file.
+    assert command == ["stockpipe", "consume", "--daemon-log", "-"]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["stockpipe"] == "stockpipe.cli:main"
-    args = build_parser().parse_args(["consume"])
-    assert args.command == "consume" and callable(args.handler)
+    args = build_parser().parse_args(command[1:])
+    assert args.command == "consume" and callable(args.handler) and args.daemon_log == "-"
     assert not runtime.values("CMD")
 
 
