@@ -5,3 +5,8 @@ from __future__ import annotations
 
 class ConsumerError(Exception):
     """Base class of every error raised by ``consumer``."""
+
+
+class LeaseGone(ConsumerError):
+    """The shard's lease is no longer this worker's (the daemon refused a checkpoint with
+    ShutdownException, or a newer owner saved state): stop, without checkpointing."""

@@ -15,11 +15,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from consumer.errors import ConsumerError
+from consumer.errors import ConsumerError, LeaseGone
 from consumer.processor import (
     CheckpointFailed,
     FlushPolicy,
-    LeaseGone,
     ShardProcessor,
     StreamRecord,
 )

@@ -15,7 +15,7 @@ from typing import Final, Protocol
 
 from consumer.dead_letters import DeadLetter
 from consumer.enrichment import Enricher
-from consumer.errors import ConsumerError
+from consumer.errors import ConsumerError, LeaseGone
 from consumer.pipeline import TickPipeline
 from consumer.rows import EnrichedRow
 from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
@@ -48,10 +48,6 @@ class Checkpointer(Protocol):
     def checkpoint(self, sequence_number: str | None = None) -> None:
         """Raises CheckpointFailed (the adapter translates the daemon's error)."""
         ...
-
-
-class LeaseGone(ConsumerError):
-    """The shard's lease is no longer ours (ShutdownException, or a newer owner's state)."""
 
 
 @dataclass

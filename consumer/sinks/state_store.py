@@ -15,7 +15,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from consumer.enrichment import decode_window, encode_window
-from consumer.errors import ConsumerError
+from consumer.errors import LeaseGone
 from consumer.sinks.types import SavedState
 from producer.tick import format_ts
 
@@ -30,7 +30,7 @@ def padded(sequence_number: str) -> str:
     return sequence_number.zfill(POSITION_WIDTH)
 
 
-class StateSuperseded(ConsumerError):
+class StateSuperseded(LeaseGone):
     """Another worker saved a newer position for this symbol on this shard: this worker's
     lease has moved on, and it must stop without checkpointing."""
 
