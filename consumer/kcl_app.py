@@ -152,7 +152,7 @@ def run(
 ) -> None:
     from amazon_kclpy import kcl
 
-    from consumer.logs import configure
+    from stockpipe.logs import configure
 
     protocol_out = protocol_out or sys.stdout
     sys.stdout = sys.stderr  # see the module docstring

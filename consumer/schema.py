@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from consumer.rows import EnrichedRow
+from consumer.rows import EnrichedRow, row_to_record
 from producer.tick import format_ts
 
 DECIMAL_TYPE: Final = pa.decimal128(38, 12)
@@ -64,33 +64,14 @@ ROWS_TTL_ATTRIBUTE: Final = "expires_at"
 
 
 def row_to_item(row: EnrichedRow, ttl: timedelta) -> dict[str, Any]:
-    """The DynamoDB item of a row: numbers as Decimal, absent values left out (DynamoDB has
-    no typed null worth storing), timestamps as fixed-width UTC strings."""
-    item: dict[str, Any] = {
-        "symbol": row.symbol,
-        "ts": format_ts(row.ts),
-        "price": row.price,
-        "anomaly": row.anomaly,
-        "shard_id": row.shard_id,
-        "sequence_number": row.sequence_number,
-        # TTL counts from the tick's own time, so a replay writes the very same item.
-        ROWS_TTL_ATTRIBUTE: Decimal(int((row.ts + ttl).timestamp())),
-    }
-    optional: dict[str, Any] = {
-        "open": row.open,
-        "high": row.high,
-        "low": row.low,
-        "volume": row.volume,
-        "source": row.source,
-        "prev_price": row.prev_price,
-        "change": row.change,
-        "change_pct": row.change_pct,
-        "ma_4": row.ma_4,
-        "arrival_ts": None if row.arrival_ts is None else format_ts(row.arrival_ts),
-    }
-    for name, value in optional.items():
-        if value is not None:
-            item[name] = Decimal(value) if type(value) is int else value
+    """The DynamoDB item of a row: the JSON record's fields (timestamps as fixed-width UTC
+    strings, numbers Decimal) less the absent ones (DynamoDB has no typed null worth storing),
+    plus the TTL attribute."""
+    item = {name: value for name, value in row_to_record(row).items() if value is not None}
+    if row.volume is not None:
+        item["volume"] = Decimal(row.volume)
+    # TTL counts from the tick's own time, so a replay writes the very same item.
+    item[ROWS_TTL_ATTRIBUTE] = Decimal(int((row.ts + ttl).timestamp()))
     return item
 
 

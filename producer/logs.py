@@ -5,24 +5,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
-from typing import Any, Final, TextIO
+from typing import Final, TextIO
 
-import msgspec
+from stockpipe.logs import JsonFormatter
 
 LOGGER: Final = "stockpipe.producer"
-_encoder: Final = msgspec.json.Encoder()
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        event: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "event": record.getMessage(),
-        }
-        event.update(getattr(record, "fields", {}))
-        return _encoder.encode(event).decode()
 
 
 class HumanFormatter(logging.Formatter):

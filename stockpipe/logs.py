@@ -1,5 +1,8 @@
-"""Structured JSON logs on stderr. The consumer's stdout belongs to the KCL protocol, and the
-daemon re-logs every stderr line, so the default level is INFO with nothing per record."""
+"""Structured logs: one JSON object a line on stderr, the same shape for every component
+(``ts``, ``level``, ``logger``, ``message``, then the event's own fields), so one log query
+covers the producer, the consumer and the CLI. The consumer's stdout belongs to the KCL
+protocol, and the daemon re-logs every stderr line, so the default level is INFO with nothing
+per record."""
 
 from __future__ import annotations
 
@@ -22,9 +25,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD:
-                entry[key] = value if isinstance(value, str | int | float | bool) else str(value)
+        extra = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        extra |= extra.pop("fields", None) or {}  # the producer passes extra={"fields": {...}}
+        for key, value in extra.items():
+            plain = isinstance(value, str | int | float | bool) or value is None
+            entry[key] = value if plain else str(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _encoder.encode(entry).decode()
