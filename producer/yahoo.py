@@ -70,6 +70,13 @@ class _RateLimitListener(logging.Handler):
 
 
 class YFinanceFetcher:
+    def __init__(self, threads: bool = True) -> None:
+        # yfinance fetches the symbols of one download in threads, which share its SQLite
+        # time-zone cache; on a loaded machine a thread can fail and its symbol come back
+        # empty. In production that is one empty poll, caught up by the next (bars are sent
+        # by watermark); tests that need every symbol every time pass threads=False.
+        self._threads = threads
+
     def fetch(self, symbols: Sequence[str]) -> FetchResult:
         import yfinance as yf
 
@@ -85,7 +92,7 @@ class YFinanceFetcher:
                 auto_adjust=False,
                 prepost=False,
                 ignore_tz=False,  # keep the zone: the tick's ts must be an instant
-                threads=True,
+                threads=self._threads,
                 progress=False,
                 multi_level_index=True,
             )

@@ -232,7 +232,7 @@ def offline_yahoo(tmp_path: Path) -> Iterator[set[str]]:
 
 @pytest.mark.filterwarnings("ignore:The inplace keyword")  # inside yfinance, under pandas 3
 def test_yfinance_download_frames_become_ticks(offline_yahoo: set[str]) -> None:
-    result = YFinanceFetcher().fetch(["AAPL", "RELIANCE.NS"])
+    result = YFinanceFetcher(threads=False).fetch(["AAPL", "RELIANCE.NS"])
     assert result.rate_limited == []
     wall = Wall(datetime(2024, 3, 8, 16, 0, tzinfo=UTC))  # long after both sessions' bars
 
@@ -258,6 +258,6 @@ def test_yfinance_download_frames_become_ticks(offline_yahoo: set[str]) -> None:
 @pytest.mark.filterwarnings("ignore:The inplace keyword")  # inside yfinance, under pandas 3
 def test_yfinance_429_is_reported_not_raised(offline_yahoo: set[str]) -> None:
     offline_yahoo.add("AAPL")
-    result = YFinanceFetcher().fetch(["AAPL", "RELIANCE.NS"])
+    result = YFinanceFetcher(threads=False).fetch(["AAPL", "RELIANCE.NS"])
     assert result.rate_limited == ["AAPL"]
     assert not result.frames["RELIANCE.NS"].dropna(how="all").empty
