@@ -8,6 +8,7 @@ in DynamoDB and Parquet in S3 -> a summary -> local down.
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -83,7 +84,31 @@ def run_main_job(workdir: Path, ticks: int) -> str:
         _cli(["produce", "--source", "file", "--input", str(input_path)], env)
         consumer_dir = workdir / "consumer"
         _cli(["consume", "--until-idle", "6", "--workdir", str(consumer_dir)], env)
-        return _summary(env, consumer_dir, time.monotonic() - started)
+        # The scheduled alert Lambda's code, run once over what the consumer wrote; the local
+        # stack's SQS queue subscribed to the topic shows what on-call would have received.
+        _cli(["alerts", "run-once"], env, capture=True)
+        alerts = _cli(["alerts", "tail", "--json"], env, capture=True)
+        (workdir / "alerts.jsonl").write_text(alerts)
+        summary = _summary(env, consumer_dir, time.monotonic() - started)
+        return summary + "\n" + _alerts_summary(alerts, workdir / "alerts.jsonl")
+
+
+def _alerts_summary(tail_json: str, path: Path) -> str:
+    signals: Counter[str] = Counter()
+    example = ""
+    for line in tail_json.splitlines():
+        if not line.startswith("{"):
+            continue
+        envelope = json.loads(line)
+        attributes = envelope.get("MessageAttributes", {})
+        signals[attributes.get("signal", {}).get("Value", "?")] += 1
+        if not example:
+            example = envelope.get("Subject", "")
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(signals.items())) or "none"
+    lines = [f"alerts (SNS -> local SQS): {counts}; all in {path}"]
+    if example:
+        lines.append(f"e.g. {example}")
+    return "\n".join(lines)
 
 
 def _summary(env: dict[str, str], consumer_dir: Path, elapsed: float) -> str:
