@@ -92,7 +92,8 @@ def run_daemon(
     shards: int = 1,
 ) -> int:
     """Run the daemon; with ``until_idle``, stop it gracefully (SIGTERM: processors flush and
-    checkpoint) once all ``shards`` have reported and none has had a record for that long."""
+    checkpoint) once all ``shards`` have reported, each caught up with the tip of its shard
+    (``millisBehindLatest`` 0), and none has had a record for that long."""
     log = None if log_path is None else log_path.open("ab")
     daemon = subprocess.Popen(
         command, env=dict(env), stdout=log or sys.stderr, stderr=subprocess.STDOUT
@@ -114,6 +115,10 @@ def run_daemon(
             statuses = read_statuses(status_dir)
             if len(statuses) < shards:
                 continue  # a shard not yet started (leases are assigned one by one)
+            if any(s.millis_behind_latest for s in statuses):
+                # A shard not caught up with its tip - its lease may be moving between workers
+                # (KCL 3 hands leases over with shutdownRequested): quiet is not idle.
+                continue
             # A shard that never had a record is idle since the start.
             last = max([started] + [s.last_record_at or started for s in statuses])
             if time.time() - last >= until_idle:
