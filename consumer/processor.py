@@ -243,6 +243,9 @@ class ShardProcessor:
                 "records": pending.records,
                 "rows": len(pending.rows),
                 "dead_letters": len(pending.dead_letters),
+                # Counted here for the dashboard and the dead-letter alarm (CloudWatch metric
+                # filters on this line; deploy/monitoring.py).
+                "anomalies": sum(1 for row in pending.rows if row.anomaly),
                 "symbols": len(pending.touched),
                 "checkpoint": sequence_number or "SHARD_END",
             },

@@ -10,18 +10,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aws_cdk as cdk
 
+from deploy import nag
+from deploy.errors import DeployError
 from deploy.stockpipe_stack import StockpipeStack
 
 
-def main() -> None:
-    app = cdk.App()
+def build(app: cdk.App) -> StockpipeStack:
+    """The stack, checked by cdk-nag's AwsSolutions rules (a finding fails the synth)."""
     # No env: the stack is environment-agnostic (no lookups at synth); `cdk deploy` deploys it
     # to the account and region of the CLI's credentials.
-    StockpipeStack(
+    stack = StockpipeStack(
         app,
         str(app.node.try_get_context("stackName") or "Stockpipe"),
         description="stockpipe: Kinesis -> KCL consumer (ECS) -> DynamoDB + S3; trend alerts",
     )
+    nag.check(app, stack)
+    return stack
+
+
+def main() -> None:
+    app = cdk.App()
+    try:
+        build(app)
+    except DeployError:
+        # A bad -c value: one line naming it, no traceback.
+        raise SystemExit(2) from None
     app.synth()
 
 

@@ -1,19 +1,14 @@
-"""The whole system on AWS: Kinesis -> KCL consumer on ECS Fargate -> DynamoDB + S3, and the
-scheduled trend Lambda alerting through SNS.
+"""The whole system on AWS: Kinesis -> KCL consumer on ECS Fargate -> DynamoDB + S3 (Glue
+tables, an Athena workgroup), the scheduled trend Lambda alerting through SNS, and the alarms
+and dashboard of deploy/monitoring.py.
 
 Environment-agnostic (no account/region at synth, no lookups): ``cdk synth`` never contacts
-AWS, and one template deploys to whichever account/region the CLI's credentials name.
+AWS, and one template deploys to whichever account/region the CLI's credentials name. Every
+knob is a context value (``cdk deploy -c name=value``): deploy/options.py lists them.
 
-Context parameters (``cdk deploy -c name=value``):
-
-- ``shards``: ``0`` / ``on-demand`` (default) for an on-demand stream, else a shard count.
-- ``consumerCount``: Fargate tasks (default 1; KCL balances the shards' leases over them).
-- ``consumerCpu`` / ``consumerMemory``: task size (default 1024 / 2048 MiB).
-- ``consumerImageRepository`` [+ ``consumerImageTag``]: run an image from an ECR repository of
-  this account instead of building consumer/Dockerfile (the default, built at deploy time).
-- ``alertEmails`` / ``alertPhones``: comma-separated e-mail addresses / E.164 numbers to
-  subscribe to the alerts topic.
-- ``logRetentionDays`` (default 30), ``deadLetterExpirationDays`` (default 90).
+Cheap by default (deploy/README.md has the arithmetic): an on-demand stream, on-demand tables,
+one 0.5 vCPU task in a public subnet (a public IPv4 address, about $3.60 a month, instead of a
+NAT gateway, about $33 a month before traffic), free gateway endpoints for S3 and DynamoDB.
 """
 
 from __future__ import annotations
@@ -29,6 +24,7 @@ from aws_cdk import (
     RemovalPolicy,
     Stack,
 )
+from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
@@ -36,17 +32,23 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from consumer import tables as consumer_tables
+from deploy.catalog import ATHENA_RESULTS_EXPIRATION, ATHENA_RESULTS_PREFIX, LakeCatalog
 from deploy.lambda_bundle import PipBundling
+from deploy.monitoring import Monitored, Monitoring
+from deploy.options import StackOptions, read_options
 from stockpipe.settings import Settings
 from trend import tables as trend_tables
 
@@ -56,20 +58,15 @@ TREND_HANDLER: Final = "trend.handlers.handler"
 # ECS sends SIGTERM, then SIGKILL after this; the daemon's graceful shutdown fits inside it.
 CONSUMER_STOP_TIMEOUT_SECONDS: Final = 30
 TREND_TIMEOUT_SECONDS: Final = 60
-TREND_RATE_MINUTES: Final = 1
 # The KCL 3 metadata tables, named after the application (KCL creates them itself).
 KCL_TABLE_SUFFIXES: Final = ("", "-CoordinatorState", "-WorkerMetricStats")
-
-LOG_RETENTION: Final = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    90: logs.RetentionDays.THREE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-}
+# The lease table's index (DynamoDBLeaseRefresher.LEASE_OWNER_TO_LEASE_KEY_INDEX_NAME).
+KCL_LEASE_OWNER_INDEX: Final = "LeaseOwnerToLeaseKeyIndex"
+# Consumer autoscaling: CPU target, and lag steps (iterator age, ms) on top of it.
+CONSUMER_CPU_TARGET_PERCENT: Final = 60
+SCALE_OUT_LAG_MS: Final = 60_000
+SCALE_IN_LAG_MS: Final = 5_000
+HTTPS: Final = 443
 
 # The defaults of every setting, without reading this shell's environment (which may point at
 # the local stack).
@@ -112,66 +109,110 @@ def _definitions_by_name(definitions: list[dict[str, Any]]) -> dict[str, dict[st
     return {d["TableName"]: d for d in definitions}
 
 
+# Day counts (the values deploy/options.py accepts) -> the CDK's names for them.
+LOG_RETENTION: Final = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+}
+
+
 class StockpipeStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.options: StackOptions = read_options(self.node.try_get_context)
         self.application_name = f"{self.stack_name}-consumer"
 
         self.stream = self._stream()
         self.rows_table, self.state_table = self._consumer_tables()
         self.cursor_table, self.alerts_table = self._trend_tables()
-        self.bucket = self._bucket()
-        self.topic = self._topic()
-        self.consumer_service = self._consumer()
-        self.trend_function = self._trend()
+        self.access_logs, self.bucket = self._buckets()
+        self.catalog = LakeCatalog(
+            self,
+            "Catalog",
+            bucket=self.bucket,
+            settings=DEFAULTS,
+            scan_limit_gb=self.options.athena_scan_limit_gb,
+        )
+        self.topic_key = self._topic_key()
+        self.topic = self._topic(
+            "Alerts",
+            "stockpipe market alerts",
+            self.options.alert_emails,
+            self.options.alert_phones,
+        )
+        self.oncall_topic = self._topic(
+            "Oncall",
+            "stockpipe operational alarms",
+            self.options.oncall_emails,
+            self.options.oncall_phones,
+        )
+        self.consumer_logs = self._log_group("ConsumerLogs")
+        self.cluster, self.consumer_service = self._consumer()
+        self.trend_failures, self.trend_function = self._trend()
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            watched=Monitored(
+                stream=self.stream,
+                consumer_logs=self.consumer_logs,
+                service=self.consumer_service,
+                cluster=self.cluster,
+                trend=self.trend_function,
+                trend_failures=self.trend_failures,
+                tables={
+                    "Rows": self.rows_table,
+                    "State": self.state_table,
+                    "TrendCursor": self.cursor_table,
+                    "Alerts": self.alerts_table,
+                },
+                lag_alarm_seconds=self.options.lag_alarm_seconds,
+            ),
+            topic=self.oncall_topic,
+        )
         self._outputs()
-
-    # --- context -----------------------------------------------------------------------------
-
-    def _context(self, name: str, default: str) -> str:
-        value = self.node.try_get_context(name)
-        return default if value is None else str(value)
-
-    def _context_int(self, name: str, default: int) -> int:
-        raw = self._context(name, str(default))
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"context {name} must be an integer, not {raw!r}") from None
-
-    def _context_list(self, name: str) -> list[str]:
-        value = self.node.try_get_context(name)
-        if value is None:
-            return []
-        items = value if isinstance(value, list) else str(value).split(",")
-        return [str(item).strip() for item in items if str(item).strip()]
 
     # --- data --------------------------------------------------------------------------------
 
     def _stream(self) -> kinesis.Stream:
-        shards = self._context("shards", "on-demand")
+        # The AWS-managed key (aws/kinesis): KMS encryption at rest without a key to pay for
+        # or a key policy to get wrong; producers need no kms:GenerateDataKey on it.
         common: dict[str, Any] = {
             "encryption": kinesis.StreamEncryption.MANAGED,
             "retention_period": Duration.hours(24),
         }
-        if shards in ("0", "on-demand", "ON_DEMAND"):
+        if self.options.shards is None:
             return kinesis.Stream(self, "Ticks", stream_mode=kinesis.StreamMode.ON_DEMAND, **common)
         return kinesis.Stream(
             self,
             "Ticks",
             stream_mode=kinesis.StreamMode.PROVISIONED,
-            shard_count=self._context_int("shards", 1),
+            shard_count=self.options.shards,
             **common,
         )
 
-    def _table(self, construct_id: str, definition: dict[str, Any], **extra: Any) -> dynamodb.Table:
+    def _table(
+        self, construct_id: str, definition: dict[str, Any], *, pitr: bool = True, **extra: Any
+    ) -> dynamodb.Table:
         return dynamodb.Table(
             self,
             construct_id,
             **table_keys(definition),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
+                point_in_time_recovery_enabled=pitr
             ),
             removal_policy=RemovalPolicy.RETAIN,
             **extra,
@@ -179,9 +220,13 @@ class StockpipeStack(Stack):
 
     def _consumer_tables(self) -> tuple[dynamodb.Table, dynamodb.Table]:
         definitions = _definitions_by_name(consumer_tables.table_definitions(DEFAULTS))
+        # The rows expire after STOCKPIPE_ROW_TTL_DAYS and every one of them is also in the
+        # lake; point-in-time recovery (priced per GB) is opt-in here. The state table holds
+        # the rolling windows a replay resumes from: losing it would hurt, so it has PITR.
         rows = self._table(
             "RowsTable",
             definitions[DEFAULTS.rows_table],
+            pitr=self.options.rows_table_pitr,
             time_to_live_attribute=consumer_tables.TTL_SPECIFICATION["AttributeName"],
         )
         state = self._table("StateTable", definitions[DEFAULTS.state_table])
@@ -197,20 +242,54 @@ class StockpipeStack(Stack):
         )
         return cursors, alerts
 
-    def _bucket(self) -> s3.Bucket:
-        return s3.Bucket(
+    def _buckets(self) -> tuple[s3.Bucket, s3.Bucket]:
+        secure: dict[str, Any] = {
+            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+            "encryption": s3.BucketEncryption.S3_MANAGED,
+            "enforce_ssl": True,
+            "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            "removal_policy": RemovalPolicy.RETAIN,
+        }
+        access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            **secure,
+            lifecycle_rules=[s3.LifecycleRule(id="expire", expiration=Duration.days(90))],
+        )
+        options = self.options
+        lake = s3.Bucket(
             self,
             "Lake",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RemovalPolicy.RETAIN,
+            **secure,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="lake/",
             lifecycle_rules=[
+                # Ticks are read most in their first month; older days move to cheaper classes
+                # that Athena still reads directly. S3 transitions only objects of 128 KiB or
+                # more by default, so compacted days move and tiny flush files do not.
+                s3.LifecycleRule(
+                    id="ticks-to-cheaper-storage",
+                    prefix=f"{DEFAULTS.ticks_prefix}/",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=Duration.days(options.lake_infrequent_access_days),
+                        ),
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=Duration.days(options.lake_glacier_days),
+                        ),
+                    ],
+                ),
                 s3.LifecycleRule(
                     id="expire-dead-letters",
                     prefix=f"{DEFAULTS.dead_letter_prefix}/",
-                    expiration=Duration.days(self._context_int("deadLetterExpirationDays", 90)),
+                    expiration=Duration.days(options.dead_letter_expiration_days),
+                ),
+                s3.LifecycleRule(
+                    id="expire-athena-results",
+                    prefix=f"{ATHENA_RESULTS_PREFIX}/",
+                    expiration=ATHENA_RESULTS_EXPIRATION,
                 ),
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads",
@@ -218,32 +297,66 @@ class StockpipeStack(Stack):
                 ),
             ],
         )
+        return access_logs, lake
 
-    def _topic(self) -> sns.Topic:
-        topic = sns.Topic(self, "Alerts", display_name="stockpipe alerts", enforce_ssl=True)
-        for email in self._context_list("alertEmails"):
+    # --- alerting ----------------------------------------------------------------------------
+
+    def _topic_key(self) -> kms.Key:
+        """One customer-managed key for both topics: the AWS-managed SNS key cannot be used by
+        CloudWatch alarms (its policy cannot be changed), and the alarms must reach on-call."""
+        key = kms.Key(
+            self,
+            "TopicKey",
+            description="stockpipe: SNS topics (market alerts, operational alarms)",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+        return key
+
+    def _topic(
+        self,
+        construct_id: str,
+        display_name: str,
+        emails: tuple[str, ...],
+        phones: tuple[str, ...],
+    ) -> sns.Topic:
+        topic = sns.Topic(
+            self,
+            construct_id,
+            display_name=display_name,
+            enforce_ssl=True,
+            master_key=self.topic_key,
+        )
+        for email in emails:
             topic.add_subscription(subscriptions.EmailSubscription(email))
-        for phone in self._context_list("alertPhones"):
+        for phone in phones:
             topic.add_subscription(subscriptions.SmsSubscription(phone))
         return topic
 
     def _log_group(self, construct_id: str) -> logs.LogGroup:
-        days = self._context_int("logRetentionDays", 30)
-        retention = LOG_RETENTION.get(days)
-        if retention is None:
-            raise ValueError(f"logRetentionDays must be one of {sorted(LOG_RETENTION)}")
         return logs.LogGroup(
-            self, construct_id, retention=retention, removal_policy=RemovalPolicy.DESTROY
+            self,
+            construct_id,
+            retention=LOG_RETENTION[self.options.log_retention_days],
+            removal_policy=RemovalPolicy.DESTROY,
         )
 
     # --- consumer ----------------------------------------------------------------------------
 
     def _consumer_image(self) -> ecs.ContainerImage:
-        repository = self.node.try_get_context("consumerImageRepository")
+        repository = self.options.consumer_image_repository
         if repository:
             return ecs.ContainerImage.from_ecr_repository(
-                ecr.Repository.from_repository_name(self, "ConsumerRepository", str(repository)),
-                tag=self._context("consumerImageTag", "latest"),
+                ecr.Repository.from_repository_name(self, "ConsumerRepository", repository),
+                tag=self.options.consumer_image_tag,
             )
         # Staged at synth (a copy of the context that /.dockerignore allows), built and pushed
         # by `cdk deploy`: synth needs no Docker.
@@ -266,7 +379,8 @@ class StockpipeStack(Stack):
             row_ttl_days=str(DEFAULTS.row_ttl_days),
         )
 
-    def _consumer(self) -> ecs.FargateService:
+    def _network(self) -> tuple[ec2.Vpc, ec2.SecurityGroup]:
+        flow_logs = self._log_group("VpcFlowLogs")
         vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -275,13 +389,45 @@ class StockpipeStack(Stack):
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC)
             ],
+            # Rejected traffic only: nothing may connect in, so a reject is worth a look,
+            # while logging every accepted API call would cost more than the task.
+            flow_logs={
+                "rejected": ec2.FlowLogOptions(
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+                    traffic_type=ec2.FlowLogTrafficType.REJECT,
+                )
+            },
         )
-        cluster = ecs.Cluster(self, "Cluster", vpc=vpc)
+        # Free gateway endpoints: S3 and DynamoDB traffic (most of it) stays on AWS's network.
+        vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
+        # No ingress at all; egress only to HTTPS (the AWS APIs). DNS goes to the VPC
+        # resolver, which security groups do not govern.
+        group = ec2.SecurityGroup(
+            self,
+            "ConsumerSecurityGroup",
+            vpc=vpc,
+            description="stockpipe consumer: no ingress, HTTPS egress to AWS APIs",
+            allow_all_outbound=False,
+        )
+        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS), "AWS APIs over HTTPS")
+        return vpc, group
+
+    def _consumer(self) -> tuple[ecs.Cluster, ecs.FargateService]:
+        options = self.options
+        vpc, group = self._network()
+        cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=vpc,
+            # For the running-vs-desired task alarm (deploy/monitoring.py).
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+        )
         task = ecs.FargateTaskDefinition(
             self,
             "ConsumerTask",
-            cpu=self._context_int("consumerCpu", 1024),
-            memory_limit_mib=self._context_int("consumerMemory", 2048),
+            cpu=options.consumer_cpu,
+            memory_limit_mib=options.consumer_memory,
             runtime_platform=ecs.RuntimePlatform(
                 cpu_architecture=ecs.CpuArchitecture.X86_64,
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
@@ -290,25 +436,57 @@ class StockpipeStack(Stack):
         task.add_container(
             "consumer",
             image=self._consumer_image(),
+            # Settings only; `stockpipe consume` writes the daemon's properties from them at
+            # start (stockpipe/daemon.py), so no properties file is edited by hand.
             environment=self.consumer_environment(),
-            logging=ecs.LogDrivers.aws_logs(
-                stream_prefix="consumer", log_group=self._log_group("ConsumerLogs")
-            ),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="consumer", log_group=self.consumer_logs),
             stop_timeout=Duration.seconds(CONSUMER_STOP_TIMEOUT_SECONDS),
             # tini as PID 1: forwards SIGTERM to `stockpipe consume` and reaps orphans.
             linux_parameters=ecs.LinuxParameters(self, "ConsumerLinux", init_process_enabled=True),
+            readonly_root_filesystem=False,  # the daemon's properties and status files
         )
         self._grant_consumer(task.task_role)
-        return ecs.FargateService(
+        service = ecs.FargateService(
             self,
             "Consumer",
             cluster=cluster,
             task_definition=task,
-            desired_count=self._context_int("consumerCount", 1),
+            desired_count=options.consumer_count,
             assign_public_ip=True,  # public subnets, no NAT: egress to the AWS APIs only
+            security_groups=[group],
             min_healthy_percent=100,
             max_healthy_percent=200,
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
+        )
+        self._autoscale(service)
+        return cluster, service
+
+    def _autoscale(self, service: ecs.FargateService) -> None:
+        """Between the desired count (one task per ``shardsPerTask`` shards) and the ceiling:
+        out on CPU or on lag, in when both are low. A KCL worker takes leases from the others
+        as it joins, so scaling needs no coordination of ours."""
+        options = self.options
+        capacity = service.auto_scale_task_count(
+            min_capacity=options.consumer_count, max_capacity=options.consumer_max_count
+        )
+        capacity.scale_on_cpu_utilization(
+            "Cpu",
+            target_utilization_percent=CONSUMER_CPU_TARGET_PERCENT,
+            scale_in_cooldown=Duration.minutes(10),  # a lease hand-over is not free
+            scale_out_cooldown=Duration.minutes(2),
+        )
+        capacity.scale_on_metric(
+            "Lag",
+            metric=self.stream.metric_get_records_iterator_age_milliseconds(
+                statistic="Maximum", period=Duration.minutes(1)
+            ),
+            scaling_steps=[
+                autoscaling.ScalingInterval(upper=SCALE_IN_LAG_MS, change=-1),
+                autoscaling.ScalingInterval(lower=SCALE_OUT_LAG_MS, change=+1),
+            ],
+            adjustment_type=autoscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+            cooldown=Duration.minutes(5),
+            evaluation_periods=3,
         )
 
     def _grant_consumer(self, role: iam.IRole) -> None:
@@ -339,15 +517,16 @@ class StockpipeStack(Stack):
             "dynamodb:DeleteItem",
             "dynamodb:Scan",
         ]
-        lease_table = self.kcl_table_arn("")
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=item_actions,
                 resources=[self.kcl_table_arn(suffix) for suffix in KCL_TABLE_SUFFIXES],
             )
         )
+        # KCL 3 finds a worker's leases through this index of the lease table.
+        lease_index = f"{self.kcl_table_arn('')}/index/{KCL_LEASE_OWNER_INDEX}"
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["dynamodb:Query"], resources=[f"{lease_table}/index/*"])
+            iam.PolicyStatement(actions=["dynamodb:Query"], resources=[lease_index])
         )
         # KCL metrics (metricsLevel SUMMARY): PutMetricData has no resource-level permissions;
         # the condition keeps it to the KCL's namespace (the application name).
@@ -376,11 +555,21 @@ class StockpipeStack(Stack):
             alerts_topic_arn=self.topic.topic_arn,
         )
 
-    def _trend(self) -> lambda_.Function:
+    def _trend(self) -> tuple[sqs.Queue, lambda_.Function]:
+        # Where a run that failed after its retries (or an event the scheduler could not
+        # deliver) ends up, with its error: alarmed on (deploy/monitoring.py), kept 14 days.
+        failures = sqs.Queue(
+            self,
+            "TrendFailures",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
         # Its own role rather than the default one with AWSLambdaBasicExecutionRole (logs:* on
         # every log group): it writes only to its own log group.
         log_group = self._log_group("TrendLogs")
         role = iam.Role(self, "TrendRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self.trend_role = role
         log_group.grant_write(role)
         function = lambda_.Function(
             self,
@@ -401,10 +590,14 @@ class StockpipeStack(Stack):
             environment=self.trend_environment(),
             role=role,
             log_group=log_group,
+            # One run at a time is the design (runs claim symbols, but two runs would only
+            # contend); the rest of the account's concurrency is left alone.
+            reserved_concurrent_executions=2,
             # The scheduler invokes asynchronously; a failed run is retried once, and the next
             # scheduled run picks up whatever is left anyway (cursors, alert ledger).
             retry_attempts=1,
             max_event_age=Duration.minutes(5),
+            on_failure=destinations.SqsDestination(failures),
         )
         self.rows_table.grant_read_data(function)
         self.state_table.grant_read_data(function)
@@ -412,11 +605,22 @@ class StockpipeStack(Stack):
         self.alerts_table.grant_read_write_data(function)
         self.topic.grant_publish(function)
 
+        # The scheduler's own role, made here (not by the target) so it has a name to find.
+        self.trend_schedule_role = iam.Role(
+            self,
+            "TrendScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ),
+        )
         scheduler.Schedule(
             self,
             "TrendSchedule",
             description="stockpipe trend: crossovers and significant moves -> SNS",
-            schedule=scheduler.ScheduleExpression.rate(Duration.minutes(TREND_RATE_MINUTES)),
+            schedule=scheduler.ScheduleExpression.rate(
+                Duration.minutes(self.options.trend_rate_minutes)
+            ),
             target=scheduler_targets.LambdaInvoke(
                 function,
                 # An EventBridge "Scheduled Event" shape, with the scheduled time.
@@ -430,9 +634,11 @@ class StockpipeStack(Stack):
                 ),
                 retry_attempts=2,
                 max_event_age=Duration.minutes(2),
+                dead_letter_queue=failures,
+                role=self.trend_schedule_role,
             ),
         )
-        return function
+        return failures, function
 
     # --- outputs -----------------------------------------------------------------------------
 
@@ -449,8 +655,23 @@ class StockpipeStack(Stack):
             "alerts_table": self.alerts_table.table_name,
             "alerts_topic_arn": self.topic.topic_arn,
             "application_name": self.application_name,
+            "athena_database": self.catalog.database_name,
+            "athena_workgroup": self.catalog.workgroup.ref,
+            "athena_output_location": self.catalog.results_location,
         }
         for field, value in fields.items():
             (variable,) = settings_env(**{field: value})
             output_id = "Env" + "".join(part.title() for part in field.split("_"))
             CfnOutput(self, output_id, value=value, description=variable)
+        CfnOutput(
+            self,
+            "AnalystRoleArn",
+            value=self.catalog.analyst_role.role_arn,
+            description="Assume to query the lake in the Athena workgroup",
+        )
+        CfnOutput(
+            self,
+            "DashboardName",
+            value=self.monitoring.dashboard.dashboard_name,
+            description="CloudWatch dashboard",
+        )

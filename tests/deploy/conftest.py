@@ -50,12 +50,12 @@ def synthesize(outdir: Path, **context: Any) -> Synth:
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
 
-    from deploy.stockpipe_stack import StockpipeStack
+    from deploy.app import build
 
     values = json.loads((ROOT / "deploy/cdk.json").read_text())["context"]
-    values |= {"aws:cdk:bundling-stacks": []} | context
+    values |= {"aws:cdk:bundling-stacks": [], "stackName": "Stockpipe"} | context
     app = cdk.App(context=values, outdir=str(outdir))
-    stack = StockpipeStack(app, "Stockpipe")
+    stack = build(app)  # as `cdk synth` does: cdk-nag's checks included
     assembly = app.synth()
     body = assembly.get_stack_by_name("Stockpipe").template
     return Synth(
@@ -88,4 +88,13 @@ def synth_custom(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         alertPhones="+15555550100",
         logRetentionDays="90",
         deadLetterExpirationDays="30",
+        rowsTablePitr="true",
+        oncallEmails="pager@example.com",
+        oncallPhones="+15555550199",
+        trendRateMinutes="5",
+        lagAlarmSeconds="300",
+        lakeInfrequentAccessDays="60",
+        lakeGlacierDays="365",
+        athenaScanLimitGb="2",
+        consumerMaxCount="3",
     )

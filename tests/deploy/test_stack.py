@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import pytest
 
 from consumer import tables as consumer_tables
 from consumer.schema import ROWS_TTL_ATTRIBUTE
-from stockpipe.daemon import SHUTDOWN_GRACE_MILLIS
+from deploy.stockpipe_stack import KCL_LEASE_OWNER_INDEX
+from stockpipe.daemon import KCL_JARS, SHUTDOWN_GRACE_MILLIS
 from stockpipe.settings import Settings
 from tests.deploy.conftest import Synth
 from trend import tables as trend_tables
@@ -150,13 +152,21 @@ def test_table_keys_ttl_and_protection(synth: Synth, construct_id: str) -> None:
     )
     assert props["BillingMode"] == definition["BillingMode"] == "PAY_PER_REQUEST"
     assert "TableName" not in props  # named by CloudFormation, passed on in the environment
-    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    # The rows expire and are all in the lake too: PITR there is opt-in (rowsTablePitr).
+    pitr = construct_id != "RowsTable"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": pitr}
     assert props["SSESpecification"]["SSEEnabled"] is True
     assert table["DeletionPolicy"] == "Retain"
     if ttl is None:
         assert "TimeToLiveSpecification" not in props
     else:
         assert props["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
+
+
+def test_rows_table_pitr_from_context(synth_custom: Synth) -> None:
+    _, table = synth_custom.one("AWS::DynamoDB::Table", "RowsTable")
+    spec = table["Properties"]["PointInTimeRecoverySpecification"]
+    assert spec == {"PointInTimeRecoveryEnabled": True}
 
 
 def test_rows_ttl_is_the_one_the_local_stack_enables() -> None:
@@ -340,11 +350,23 @@ def test_kcl_tables_and_metrics_grants(synth: Synth, ids: dict[str, str]) -> Non
     for _, statement in kcl_arns:
         assert "dynamodb:CreateTable" in statement["Action"]
         assert "dynamodb:UpdateItem" in statement["Action"]
-    index = [s for text, s in rendered.items() if f":table/{app}/index/*" in text]
+    index = [s for text, s in rendered.items() if f":table/{app}/index/" in text]
     assert [s["Action"] for s in index] == ["dynamodb:Query"]
+    (index_arn,) = [text for text in rendered if f":table/{app}/index/" in text]
+    assert index_arn.split("/index/")[1].split('"')[0] == KCL_LEASE_OWNER_INDEX
     (metrics,) = [s for s in statements(synth, role) if s["Action"] == "cloudwatch:PutMetricData"]
     assert metrics["Resource"] == "*"
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": app}}
+
+
+def test_the_lease_index_is_the_one_the_kcl_queries() -> None:
+    """The index name granted is a constant of the KCL jar the daemon runs (its class file's
+    constant pool), not only a string of ours."""
+    jars = sorted(KCL_JARS.glob("amazon-kinesis-client-3*.jar"))
+    assert jars, f"no KCL jar in {KCL_JARS}: run make setup"
+    with zipfile.ZipFile(jars[-1]) as jar:
+        refresher = jar.read("software/amazon/kinesis/leases/dynamodb/DynamoDBLeaseRefresher.class")
+    assert KCL_LEASE_OWNER_INDEX.encode() in refresher
 
 
 # --- trend function and schedule -----------------------------------------------------------
@@ -395,11 +417,24 @@ def test_schedule_runs_the_function_every_minute(synth: Synth, ids: dict[str, st
     event = json.loads(target["Input"])
     assert event["detail-type"] == "Scheduled Event"
     assert event["time"] == "<aws.scheduler.scheduled-time>"
-    # The scheduler's role may invoke this function and nothing else.
+    # The scheduler's role may invoke this function, and send what it cannot deliver to the
+    # failures queue, and nothing else.
     role = target["RoleArn"]["Fn::GetAtt"][0]
-    (invoke,) = statements(synth, role)
-    assert invoke["Action"] == "lambda:InvokeFunction"
-    assert arn(ids["trend"]) in invoke["Resource"]
+    granted = {
+        (s["Action"], json.dumps(s["Resource"], sort_keys=True)) for s in statements(synth, role)
+    }
+    failures = synth.one("AWS::SQS::Queue", "TrendFailures")[0]
+    assert {action for action, _ in granted} == {"lambda:InvokeFunction", "sqs:SendMessage"}
+    for action, resource in granted:
+        wanted = arn(ids["trend"]) if action.startswith("lambda") else arn(failures)
+        assert json.dumps(wanted, sort_keys=True) in resource
+    assert target["DeadLetterConfig"] == {"Arn": arn(failures)}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+
+
+def test_schedule_rate_from_context(synth_custom: Synth) -> None:
+    (schedule,) = synth_custom.of_type("AWS::Scheduler::Schedule").values()
+    assert schedule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
 
 
 def test_handler_accepts_the_scheduled_input(synth: Synth) -> None:
@@ -473,7 +508,8 @@ def test_synth_is_environment_agnostic_and_needs_no_lookups(synth: Synth) -> Non
 
 
 def test_outputs_name_their_settings(synth: Synth) -> None:
-    described = {o["Description"] for o in synth.outputs.values()}
+    described = {o["Description"] for k, o in synth.outputs.items() if k.startswith("Env")}
+    assert len(described) == len([k for k in synth.outputs if k.startswith("Env")])
     for name in described:
         settings_field(name)
     assert {f"{PREFIX}STREAM_NAME", f"{PREFIX}BUCKET", f"{PREFIX}REGION"} <= described
