@@ -32,8 +32,9 @@ def main() -> None:
     app = cdk.App()
     try:
         build(app)
-    except DeployError:
+    except DeployError as error:
         # A bad -c value: one line naming it, no traceback.
+        sys.stderr.write(f"stockpipe deploy: {error}\n")
         raise SystemExit(2) from None
     app.synth()
 

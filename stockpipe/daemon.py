@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from consumer.status import read_statuses
+from stockpipe import daemon_logs
 from stockpipe.errors import StockpipeError
 from stockpipe.settings import Settings
 
@@ -80,7 +81,16 @@ def write_properties(path: Path, properties: Mapping[str, str]) -> None:
 def java_command(properties_path: Path, jars: Path = KCL_JARS) -> list[str]:
     if not any(jars.glob("amazon-kinesis-client-multilang-*.jar")):
         raise DaemonError(f"the KCL jars are not in {jars}; run `make setup` first")
-    return ["java", "-cp", f"{jars}/*", MAIN_CLASS, "--properties-file", str(properties_path)]
+    # UTC log times (stockpipe/daemon_logs.py reads them as UTC).
+    return [
+        "java",
+        "-Duser.timezone=UTC",
+        "-cp",
+        f"{jars}/*",
+        MAIN_CLASS,
+        "--properties-file",
+        str(properties_path),
+    ]
 
 
 def run_daemon(
@@ -96,8 +106,11 @@ def run_daemon(
     (``millisBehindLatest`` 0), and none has had a record for that long."""
     log = None if log_path is None else log_path.open("ab")
     daemon = subprocess.Popen(
-        command, env=dict(env), stdout=log or sys.stderr, stderr=subprocess.STDOUT
+        command, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+    assert daemon.stdout is not None
+    # The daemon's text logs, and the processors' JSON lines it wraps, as JSON lines.
+    logs = daemon_logs.pump(daemon.stdout, log or sys.stderr.buffer)
     stop = {"requested": False}
 
     def forward(signum: int, _frame: object) -> None:
@@ -130,6 +143,7 @@ def run_daemon(
         signal.signal(signal.SIGINT, previous_int)
         if daemon.poll() is None:
             daemon.kill()
+        logs.join(timeout=5)  # the last lines (EOF once the daemon is gone)
         if log is not None:
             log.close()
 
