@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 # the local Maven repository instead of downloading each jar again.
 KCLPY_VERSION := 3.1.3
 KINESIS_LOCAL_VERSION := 0.6.2
+# The CDK's own CLI (deploy/: `cdk synth` in tests/deploy, `cdk deploy` for users).
+AWS_CDK_CLI_VERSION := 2.1148.1
 TOOLS := .stockpipe
 KCL_JARS := $(TOOLS)/kcl-jars
 KCL_STAMP := $(KCL_JARS)/.fetched
@@ -39,10 +41,10 @@ $(KCL_STAMP): $(STAMP)
 	    $(BIN)/python -m pip install --quiet amazon-kclpy==$(KCLPY_VERSION)
 	touch $(KCL_STAMP)
 
-$(NODE_STAMP):
+$(NODE_STAMP): Makefile
 	mkdir -p $(TOOLS)/node
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node \
-	    kinesis-local@$(KINESIS_LOCAL_VERSION)
+	    kinesis-local@$(KINESIS_LOCAL_VERSION) aws-cdk@$(AWS_CDK_CLI_VERSION)
 	touch $(NODE_STAMP)
 
 run: setup
