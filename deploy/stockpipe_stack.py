@@ -495,7 +495,9 @@ class StockpipeStack(Stack):
         self.state_table.grant_read_write_data(role)
         # The lake: write, and read/delete its own objects (a replay rewrites an object
         # keeping the rows it skipped, or deletes it; consumer/sinks/lake.py). ListBucket
-        # makes a missing object a 404 (NoSuchKey) rather than a 403.
+        # makes a missing object a 404 (NoSuchKey) rather than a 403. Written out rather than
+        # bucket.grant_read/grant_put/grant_delete, which would add s3:GetObject*, s3:List*,
+        # s3:PutObjectRetention/LegalHold/Tagging and s3:Abort* that the consumer never calls.
         prefixes = (DEFAULTS.ticks_prefix, DEFAULTS.dead_letter_prefix)
         role.add_to_principal_policy(
             iam.PolicyStatement(
