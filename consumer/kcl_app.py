@@ -82,7 +82,16 @@ def build_processor() -> ShardProcessor:
         lake=lake,
         state=state,
         policy=FlushPolicy(records=settings.flush_records, seconds=settings.flush_seconds),
+        worker=worker_id(),
     )
+
+
+def worker_id() -> str:
+    """The worker this processor belongs to, for the fence item and the logs: the id
+    ``stockpipe consume`` gave the daemon (its ``workerIdentifier``), else host + pid."""
+    import socket
+
+    return os.environ.get("STOCKPIPE_WORKER_ID") or f"{socket.gethostname()}:{os.getppid()}"
 
 
 def make_record_processor(processor: ShardProcessor, status_dir: Path | None = None) -> Any:

@@ -15,6 +15,7 @@ from typing import Final, Protocol
 
 from consumer.enrichment import Enricher
 from consumer.errors import ConsumerError, LeaseGone
+from consumer.fencing import FencedOut, Ownership
 from consumer.pipeline import TickPipeline
 from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
 from core.contracts.dead_letter import DeadLetter
@@ -93,6 +94,7 @@ class ShardProcessor:
         policy: FlushPolicy,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        worker: str = "",
     ) -> None:
         self._rows = rows
         self._lake = lake
@@ -101,6 +103,9 @@ class ShardProcessor:
         self._clock = clock
         self._sleep = sleep
         self.shard_id = ""
+        self._worker = worker
+        self._owner: Ownership | None = None  # claimed at initialize (consumer/fencing.py)
+        self._lease_lost = False
         self.pipeline = TickPipeline(Enricher())
         self._known: set[str] = set()  # symbols whose saved state was looked up
         self._replayed: dict[str, int] = {}  # symbol -> saved position on this shard at load
@@ -115,7 +120,13 @@ class ShardProcessor:
     def initialize(self, shard_id: str) -> None:
         # State is loaded lazily, per symbol, when a symbol is first seen (see _load_unknown).
         self.shard_id = shard_id
-        log.info("shard initialized", extra={"shard_id": shard_id})
+        # Claimed before anything is read or written: from now on every write of an earlier
+        # owner of this shard is refused (consumer/fencing.py).
+        self._owner = self._state.claim(shard_id, self._worker)
+        log.info(
+            "shard initialized",
+            extra={"shard_id": shard_id, "epoch": self._owner.epoch, "worker": self._worker},
+        )
 
     def process_records(self, records: Sequence[StreamRecord], checkpointer: Checkpointer) -> None:
         decoded = [(record, _try_decode(record.data)) for record in records]
@@ -127,9 +138,11 @@ class ShardProcessor:
 
     def lease_lost(self) -> None:
         # Another worker owns the shard now and resumes from the last checkpoint: what is
-        # buffered here will be produced again there. Writing it could race the new owner.
+        # buffered here will be produced again there. Writing it could race the new owner;
+        # from here on nothing is written (commit refuses).
         dropped = len(self._pending.rows)
         self._pending = _Pending()
+        self._lease_lost = True
         log.warning("lease lost", extra={"shard_id": self.shard_id, "dropped_rows": dropped})
 
     def shard_ended(self, checkpointer: Checkpointer) -> None:
@@ -204,6 +217,13 @@ class ShardProcessor:
         delivery guarantee (DESIGN.md, "Delivery: effectively once"); a crash between any
         two steps leaves a state that a replay from the previous checkpoint repairs."""
         pending = self._pending
+        owner = self._ownership()
+        # 0. Still the shard's owner? One consistent read per flush: a worker that lost the
+        #    lease (paused past the hand-off timeout, say) stops before writing anything.
+        #    Not what makes it safe - the fenced writes below are - but it ends a stale
+        #    owner's commit at the first step instead of the third.
+        if not self._state.holds(owner):
+            raise FencedOut(owner, "commit")
         # 1. Rows to DynamoDB. Keyed by symbol + ts: a replay rewrites the same items.
         if pending.rows:
             self._rows.write_rows(pending.rows)
@@ -219,11 +239,14 @@ class ShardProcessor:
                     tick_keys=_by_date(pending.tick_keys),
                     dead_letter_keys=_by_date(pending.dead_letter_keys),
                     replayed=self._replay_positions,
+                    owner=owner,
+                    still_owner=lambda: self._state.holds(owner),
                 )
             )
         # 3. State of the touched symbols, each with its last applied position. Only after
         #    the sinks: a saved position means "its rows are written" - a replay skips
-        #    records at or before it, so saving earlier would lose them.
+        #    records at or before it, so saving earlier would lose them. Fenced: one
+        #    transaction per 99 symbols that checks this processor's epoch first.
         if pending.touched:
             windows = self.pipeline.enricher.windows
             self._state.save(
@@ -231,7 +254,8 @@ class ShardProcessor:
                     symbol: SavedState(windows[symbol], self.shard_id, sequence)
                     for symbol, sequence in pending.touched.items()
                     if symbol in windows
-                }
+                },
+                owner,
             )
         # 4. Checkpoint last: the daemon resumes after it, so everything before it must
         #    already be durable.
@@ -254,6 +278,13 @@ class ShardProcessor:
         self.last_commit_at = time.time()
         self._pending = _Pending()
         self._last_commit = self._clock()
+
+    def _ownership(self) -> Ownership:
+        if self._owner is None:
+            raise ConsumerError("commit before initialize: the shard was never claimed")
+        if self._lease_lost:
+            raise LeaseGone(f"{self.shard_id}: lease lost, nothing more is written")
+        return self._owner
 
     def _checkpoint(self, checkpointer: Checkpointer, sequence_number: str | None) -> None:
         delay = 0.2

@@ -61,6 +61,10 @@ class StateTableSymbols:
         for page in pages:
             for item in page.get("Items", []):
                 symbol = item["symbol"]["S"]
+                if symbol.startswith("#"):
+                    # Outside the symbol grammar: the consumer's shard fences (an owner epoch
+                    # per shard, consumer/fencing.py) share this table. Not a symbol.
+                    continue
                 found[symbol] = _durable(symbol, item.get("window", {}).get("B"))
         # A stable order: logs and partial runs are predictable.
         return iter([found[s] for s in sorted(found)])

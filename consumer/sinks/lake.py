@@ -16,16 +16,27 @@ the replay skipped because the symbol's saved state already covered them (the st
 may have been written for some symbols before the crash): those rows are nowhere else. The
 other old rows will be produced again, in this batch or a later one, so they are dropped.
 If nothing remains, the old object is deleted.
+
+Fencing (consumer/fencing.py). Every PUT is conditional on what was just read: ``If-None-Match:
+*`` where the key was absent, ``If-Match: <ETag>`` where an object was read; a delete is
+``If-Match``. The footer names the writer (shard, epoch), so two owners' bytes never share an
+ETag. A writer that reads an object of a newer epoch stops (``FencedOut``); one whose condition
+fails asks whether it still holds the shard: if so (the other writer was stale) it reads and
+merges again, else it stops. So a worker that lost the lease can never replace, delete or hide
+an object the current owner wrote.
 """
 
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Final
+import logging
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
 
+from consumer.fencing import WRITER_METADATA_KEY, FencedOut, Ownership, writer_epoch
 from consumer.sinks.arrow import dead_letters_to_table, rows_to_table
 from consumer.sinks.types import LakeBatch, ReplayPositions
 from core.contracts.schema import partition_date
@@ -33,17 +44,38 @@ from core.contracts.schema import partition_date
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
+log = logging.getLogger(__name__)
+
 PARQUET_CONTENT_TYPE: Final = "application/vnd.apache.parquet"
+# S3 answers a failed precondition with 412, and a conditional write racing another
+# conditional write on the same key with 409; moto answers If-Match on a missing key with 404.
+_CONDITION_FAILED: Final = frozenset(
+    {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404", "412", "409"}
+)
+# The current owner loses a race only to a stale writer, which stops after its one failed or
+# refused write: two rounds suffice; more means something else is wrong.
+REWRITE_ATTEMPTS: Final = 5
+
+
+class _Old(NamedTuple):
+    table: pa.Table
+    etag: str
 
 
 def object_key(prefix: str, dt: str, shard_id: str, sequence: int) -> str:
     return f"{prefix}/dt={dt}/shard={shard_id}/{sequence}.parquet"
 
 
-def _to_parquet(table: pa.Table) -> bytes:
+def _to_parquet(table: pa.Table, owner: Ownership) -> bytes:
+    metadata = dict(table.schema.metadata or {})
+    metadata[WRITER_METADATA_KEY] = owner.writer()
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table.replace_schema_metadata(metadata), sink, compression="zstd")
     return sink.getvalue()
+
+
+def _condition_failed(error: ClientError) -> bool:
+    return str(error.response.get("Error", {}).get("Code")) in _CONDITION_FAILED
 
 
 def _keep_replayed(old: pa.Table, shard_id: str, positions: ReplayPositions) -> pa.Table:
@@ -110,33 +142,63 @@ class S3Lake:
             self._rewrite(key, part, batch)
 
     def _rewrite(self, key: str, new: pa.Table, batch: LakeBatch) -> None:
+        for _attempt in range(REWRITE_ATTEMPTS):
+            if self._try_rewrite(key, new, batch):
+                return
+            # Someone wrote the key between our read and our write.
+            if not batch.still_owner():
+                raise FencedOut(batch.owner, f"lost the race for {key}")
+            log.warning(
+                "lake object changed under us by a stale owner, merging again",
+                extra={"key": key, "epoch": batch.owner.epoch},
+            )
+        raise FencedOut(batch.owner, f"{key} kept changing")
+
+    def _try_rewrite(self, key: str, new: pa.Table, batch: LakeBatch) -> bool:
+        """One read-merge-write of ``key``; False when the write's condition failed."""
         # Always look for an object of an earlier attempt: whether one may hold rows of a
         # replay-skipped record depends on saved states this processor may not have loaded
         # yet (it loads them lazily). Normally the key is new: one GET answered 404, per
         # object per flush.
         old = self._read(key)
+        condition: dict[str, Any] = {"IfNoneMatch": "*"}
         if old is not None:
-            kept = _keep_replayed(old, batch.shard_id, batch.replayed)
+            if writer_epoch(old.table.schema.metadata, batch.shard_id) > batch.owner.epoch:
+                raise FencedOut(batch.owner, f"{key} was written by a newer owner")
+            condition = {"IfMatch": old.etag}
+            kept = _keep_replayed(old.table, batch.shard_id, batch.replayed)
             if kept.num_rows:
+                kept = kept.replace_schema_metadata(new.schema.metadata)
                 new = _sorted_by_sequence(pa.concat_tables([kept, new]))
-        if new.num_rows == 0:
-            # Every record of this date in the batch was late, a duplicate or skipped: an
-            # object left by an earlier attempt would hold rows produced again elsewhere.
-            self._s3.delete_object(Bucket=self._bucket, Key=key)
-            return
-        self._s3.put_object(
-            Bucket=self._bucket,
-            Key=key,
-            Body=_to_parquet(new),
-            ContentType=PARQUET_CONTENT_TYPE,
-        )
-
-    def _read(self, key: str) -> pa.Table | None:
         try:
-            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            if new.num_rows == 0:
+                # Every record of this date in the batch was late, a duplicate or skipped: an
+                # object left by an earlier attempt would hold rows produced again elsewhere.
+                if old is not None:
+                    self._s3.delete_object(Bucket=self._bucket, Key=key, **condition)
+                return True
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=_to_parquet(new, batch.owner),
+                ContentType=PARQUET_CONTENT_TYPE,
+                # For operators (head-object); the footer is what the writers compare.
+                Metadata={"owner-epoch": str(batch.owner.epoch)},
+                **condition,
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def _read(self, key: str) -> _Old | None:
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
         except self._s3.exceptions.NoSuchKey:
             return None
-        return pq.read_table(io.BytesIO(body))
+        body = response["Body"].read()
+        return _Old(pq.read_table(io.BytesIO(body)), str(response["ETag"]))
 
 
 def _arrival_date(arrival_ts: str | None) -> str:

@@ -3,12 +3,13 @@ tests (an in-memory store, a fault-injecting wrapper) without mocks."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import msgspec
 
+from consumer.fencing import Ownership
 from core.contracts.dead_letter import DeadLetter
 from core.contracts.row import EnrichedRow
 from core.contracts.window import SymbolWindow
@@ -36,11 +37,22 @@ class LakeSink(Protocol):
 
 
 class StateStore(Protocol):
+    """Per-symbol state and the shard fences (consumer/fencing.py)."""
+
+    def claim(self, shard_id: str, worker: str = "") -> Ownership:
+        """Make this processor the shard's owner: a new, larger epoch."""
+        ...
+
+    def holds(self, ownership: Ownership) -> bool:
+        """Whether ``ownership`` is still the shard's newest claim (a consistent read)."""
+        ...
+
     def load(self, symbols: Iterable[str]) -> dict[str, SavedState]: ...
 
-    def save(self, states: Mapping[str, SavedState]) -> None:
-        """Conditional on the position moving forward: an older owner of the shard (during a
-        lease move) can never overwrite a newer one."""
+    def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
+        """Conditional on ``ownership`` still holding the shard's epoch (else ``FencedOut``)
+        and, for a symbol saved by another shard, on it being unchanged since it was loaded
+        (else ``StateSuperseded``): a stale owner, or a parent shard's, never overwrites."""
         ...
 
 
@@ -60,6 +72,8 @@ class LakeBatch:
     date, the smallest sequence number of any record of the batch that arrived that day.
     ``replayed``: the saved positions this processor started from; a record at or before its
     symbol's was skipped, so its row can only be in an object of an earlier attempt.
+    ``owner``: the writer's claim (named in each object's footer); ``still_owner`` re-checks
+    it when a conditional write fails (consumer/fencing.py).
     """
 
     shard_id: str
@@ -68,3 +82,5 @@ class LakeBatch:
     tick_keys: dict[str, int]
     dead_letter_keys: dict[str, int]
     replayed: ReplayPositions
+    owner: Ownership
+    still_owner: Callable[[], bool]

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
+from consumer.fencing import Ownership
 from consumer.processor import FlushPolicy, ShardProcessor, StreamRecord
 from consumer.sinks.types import LakeBatch, SavedState
 from core.contracts.row import EnrichedRow
@@ -25,10 +26,16 @@ class _NullSinks:
     def write_batch(self, batch: LakeBatch) -> None:
         pass
 
+    def claim(self, shard_id: str, worker: str = "") -> Ownership:
+        return Ownership(shard_id, 1, worker)
+
+    def holds(self, ownership: Ownership) -> bool:
+        return True
+
     def load(self, symbols: Iterable[str]) -> dict[str, SavedState]:
         return {}
 
-    def save(self, states: Mapping[str, SavedState]) -> None:
+    def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
         pass
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 from consumer.errors import ConsumerError
+from consumer.fencing import Ownership
 from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
 from core.contracts.row import EnrichedRow
 
@@ -57,11 +58,17 @@ class FaultySinks:
         if self._due("after_lake"):
             _kill_everything()
 
+    def claim(self, shard_id: str, worker: str = "") -> Ownership:
+        return self._state.claim(shard_id, worker)
+
+    def holds(self, ownership: Ownership) -> bool:
+        return self._state.holds(ownership)
+
     def load(self, symbols: Iterable[str]) -> dict[str, SavedState]:
         return self._state.load(symbols)
 
-    def save(self, states: Mapping[str, SavedState]) -> None:
-        self._state.save(states)
+    def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
+        self._state.save(states, ownership)
         if self._due("after_state"):
             _kill_everything()
         self._commit += 1

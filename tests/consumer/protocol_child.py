@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+from consumer.fencing import Ownership
 from consumer.kcl_app import run
 from consumer.processor import FlushPolicy, ShardProcessor
 from consumer.sinks.types import LakeBatch, SavedState
@@ -41,10 +42,16 @@ class FileSinks:
         for letter in batch.dead_letters:
             self._append("dead.jsonl", _encoder.encode(letter))
 
+    def claim(self, shard_id: str, worker: str = "") -> Ownership:
+        return Ownership(shard_id, 1, worker)
+
+    def holds(self, ownership: Ownership) -> bool:
+        return True
+
     def load(self, symbols: Iterable[str]) -> dict[str, SavedState]:
         return {}
 
-    def save(self, states: Mapping[str, SavedState]) -> None:
+    def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
         for symbol, state in sorted(states.items()):
             self._append("state.jsonl", _encoder.encode([symbol, state.sequence_number]))
 

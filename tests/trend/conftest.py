@@ -101,7 +101,10 @@ class Stack:
                 continue  # applied before (a replayed commit)
             self.windows[r.symbol] = advance_window(window, r)
             saved[r.symbol] = SavedState(self.windows[r.symbol], r.shard_id, r.sequence_number)
-        self.state_store.save(saved)
+        for shard in sorted({state.shard_id for state in saved.values()}):
+            # The consumer saves as the shard's owner (consumer/fencing.py): claim, then save.
+            owner = self.state_store.claim(shard)
+            self.state_store.save({s: st for s, st in saved.items() if st.shard_id == shard}, owner)
 
     def ports(self, clock: Any, **overrides: Any) -> Ports:
         clients = {"dynamodb": self.dynamodb, "sns": self.sns} | overrides

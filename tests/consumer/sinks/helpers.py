@@ -12,6 +12,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from consumer.fencing import Ownership
 from consumer.pipeline import TickPipeline
 from consumer.sinks.types import LakeBatch, ReplayPositions
 from core.contracts.dead_letter import DeadLetter
@@ -80,6 +81,7 @@ def lake_batch(
     records: Sequence[EnrichedRow] | None = None,
     dead_letters: Sequence[DeadLetter] = (),
     replayed: dict[str, int] | None = None,
+    owner: Ownership | None = None,
 ) -> LakeBatch:
     """A LakeBatch as the processor documents it. ``records``: every tick record of the
     batch, whatever became of it (defaults to ``rows``); they name the tick objects."""
@@ -94,6 +96,10 @@ def lake_batch(
         tick_keys=tick_keys,
         dead_letter_keys=first_sequence_per_day(arrivals),
         replayed=positions_from({} if replayed is None else replayed),
+        # The lake tests write as the shard's only owner (tests/consumer/test_fencing.py
+        # has the stale ones).
+        owner=owner or Ownership(SHARD, 1),
+        still_owner=lambda: True,
     )
 
 

@@ -1,6 +1,7 @@
-"""DynamoStateStore against moto's DynamoDB: BatchGetItem pages of 100, the conditional put
-(an older position on the same shard never overwrites a newer one), numeric order of
-sequence numbers of different lengths. Windows are built here by hand."""
+"""DynamoStateStore against moto's DynamoDB: BatchGetItem pages of 100, the owner epoch that
+fences every save (a stale owner never overwrites, however far ahead it read; the owner is
+never refused), and lineage (a child shard takes a symbol over from the revision it loaded;
+a parent shard can then never overwrite it). Windows are built here by hand."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from consumer.fencing import FencedOut
 from consumer.sinks.state_store import DynamoStateStore, StateSuperseded
 from consumer.sinks.types import SavedState
 from core.contracts.window import SymbolWindow
@@ -76,17 +78,11 @@ def test_many_symbols_round_trip_in_pages_of_at_most_100(
         for n, symbol in enumerate(symbols)
     }
     writer = _store(dynamodb, settings)
-    try:
-        writer.save(saved)
-    finally:
-        writer.close()
+    writer.save(saved, writer.claim(SHARD_A))  # 230 symbols: three transactions
 
     client = RecordingClient(dynamodb.meta.client, hold_back=hold_back)
     reader = _store(dynamodb, settings, client)
-    try:
-        loaded = reader.load([*reversed(symbols), "NOT-SAVED", symbols[0]])
-    finally:
-        reader.close()
+    loaded = reader.load([*reversed(symbols), "NOT-SAVED", symbols[0]])
 
     assert loaded == saved
     assert max(client.key_counts) <= 100
@@ -96,82 +92,106 @@ def test_many_symbols_round_trip_in_pages_of_at_most_100(
     assert loaded["^GSPC"].window.recent == saved["^GSPC"].window.recent
 
 
-def test_an_older_position_on_the_same_shard_raises_and_does_not_overwrite(
-    state_store: DynamoStateStore,
+def _item(dynamodb_client: Any, settings: Settings, key: str) -> dict[str, Any]:
+    item: dict[str, Any] = dynamodb_client.get_item(
+        TableName=settings.state_table, Key={"symbol": {"S": key}}, ConsistentRead=True
+    ).get("Item", {})
+    return item
+
+
+def test_each_claim_is_a_new_larger_epoch_per_shard(
+    state_store: DynamoStateStore, dynamodb_client: Any, settings: Settings
 ) -> None:
-    newer = SavedState(
-        _window(1), SHARD_A, "49590338271490256608559692538361571095921575989136588898"
-    )
-    older = SavedState(
-        _window(2), SHARD_A, "49590338271490256608559692538361571095921575989136500000"
-    )
-    state_store.save({"AAPL": newer})
+    first = state_store.claim(SHARD_A, "worker-1")
+    second = state_store.claim(SHARD_A, "worker-2")
+    other = state_store.claim(SHARD_B, "worker-1")
+    assert (first.epoch, second.epoch, other.epoch) == (1, 2, 1)
+    assert not state_store.holds(first)
+    assert state_store.holds(second) and state_store.holds(other)
+    fence = _item(dynamodb_client, settings, f"#shard#{SHARD_A}")
+    assert fence["owner"] == {"S": "worker-2"} and fence["epoch"] == {"N": "2"}
+    # No window: the alert Lambda, which discovers symbols in this table, skips the item.
+    assert "window" not in fence
+
+
+def test_a_stale_owner_cannot_save_even_ahead_and_the_owner_is_never_refused(
+    dynamodb: Any, settings: Settings
+) -> None:
+    """The bug this replaces: ordering by sequence number let a stale owner that had read
+    further ahead win, and the legitimate owner then stopped."""
+    stale, owner = _store(dynamodb, settings), _store(dynamodb, settings)
+    old_claim = stale.claim(SHARD_A)
+    new_claim = owner.claim(SHARD_A)
+    behind = SavedState(_window(1), SHARD_A, "1000")
+    owner.save({"AAPL": behind}, new_claim)
+    with pytest.raises(FencedOut):
+        stale.save({"AAPL": SavedState(_window(2), SHARD_A, "9000")}, old_claim)
+    assert owner.load(["AAPL"]) == {"AAPL": behind}
+    # Positions are not compared: the owner's next save lands whatever the stale one tried.
+    onward = SavedState(_window(3), SHARD_A, "1001")
+    owner.save({"AAPL": onward}, new_claim)
+    assert owner.load(["AAPL"]) == {"AAPL": onward}
+
+
+def test_a_fenced_save_writes_no_symbol_at_all(dynamodb: Any, settings: Settings) -> None:
+    stale, owner = _store(dynamodb, settings), _store(dynamodb, settings)
+    old_claim = stale.claim(SHARD_A)
+    owner.claim(SHARD_A)
+    with pytest.raises(FencedOut):
+        stale.save(
+            {s: SavedState(_window(n), SHARD_A, "5") for n, s in enumerate(YAHOO_FORMS)}, old_claim
+        )
+    assert owner.load(YAHOO_FORMS) == {}
+
+
+def test_a_child_shard_takes_a_symbol_over_from_the_revision_it_loaded(
+    dynamodb: Any, settings: Settings
+) -> None:
+    parent, child = _store(dynamodb, settings), _store(dynamodb, settings)
+    parent_claim = parent.claim(SHARD_A)
+    parent.save({"GOOG": SavedState(_window(1), SHARD_A, "900000")}, parent_claim)
+    child_claim = child.claim(SHARD_B)
+    assert child.load(["GOOG"])["GOOG"].shard_id == SHARD_A
+    taken = SavedState(_window(2), SHARD_B, "5")  # a smaller number on another shard
+    child.save({"GOOG": taken}, child_claim)
+    assert child.load(["GOOG"]) == {"GOOG": taken}
+    # The parent's owner - not even stale by its own epoch - can no longer overwrite it: the
+    # revision it loaded (its own) is gone. This was the false anomaly of issue 12.
     with pytest.raises(StateSuperseded) as raised:
-        state_store.save({"AAPL": older})
-    assert raised.value.symbol == "AAPL"
-    assert raised.value.shard_id == SHARD_A
-    assert state_store.load(["AAPL"]) == {"AAPL": newer}
+        parent.save({"GOOG": SavedState(_window(3), SHARD_A, "900001")}, parent_claim)
+    assert raised.value.symbol == "GOOG"
+    assert child.load(["GOOG"]) == {"GOOG": taken}
+    child.save({"GOOG": SavedState(_window(4), SHARD_B, "4")}, child_claim)  # its own: fine
 
 
-def test_the_same_position_again_is_a_silent_no_op(state_store: DynamoStateStore) -> None:
-    first = SavedState(_window(1), SHARD_A, "1000")
-    state_store.save({"IBM": first})
-    state_store.save({"IBM": SavedState(_window(5), SHARD_A, "1000")})  # no error
-    assert state_store.load(["IBM"]) == {"IBM": first}
-
-
-def test_a_newer_position_on_the_same_shard_overwrites(state_store: DynamoStateStore) -> None:
-    state_store.save({"MSFT": SavedState(_window(1), SHARD_A, "1000")})
-    newer = SavedState(_window(2), SHARD_A, "1001")
-    state_store.save({"MSFT": newer})
-    assert state_store.load(["MSFT"]) == {"MSFT": newer}
-
-
-def test_another_shard_overwrites_whatever_its_position(state_store: DynamoStateStore) -> None:
-    state_store.save({"GOOG": SavedState(_window(1), SHARD_A, "900000")})
-    child = SavedState(_window(2), SHARD_B, "5")
-    state_store.save({"GOOG": child})  # after a reshard: a smaller number, another shard
-    assert state_store.load(["GOOG"]) == {"GOOG": child}
-    # ... and the child shard's positions are compared from then on.
-    with pytest.raises(StateSuperseded):
-        state_store.save({"GOOG": SavedState(_window(3), SHARD_B, "4")})
-    assert state_store.load(["GOOG"]) == {"GOOG": child}
-
-
-LENGTH_PAIRS = [
-    ("9", "10"),
-    ("99", "100"),
-    ("999999999", "1000000000"),
-    ("9" * 56, "1" + "0" * 56),
-    ("49590338271490256608559692538361571095921575989136588898", "1" + "0" * 127),
-]
-
-
-@pytest.mark.parametrize(("smaller", "larger"), LENGTH_PAIRS)
-def test_positions_of_different_lengths_compare_as_numbers(
-    state_store: DynamoStateStore, smaller: str, larger: str
+def test_a_child_that_read_nothing_cannot_overwrite_what_another_shard_saved_since(
+    dynamodb: Any, settings: Settings
 ) -> None:
-    assert int(smaller) < int(larger) and len(smaller) < len(larger)
-    up = SavedState(_window(2), SHARD_A, larger)
-    state_store.save({"FB": SavedState(_window(1), SHARD_A, smaller)})
-    state_store.save({"FB": up})
-    assert state_store.load(["FB"]) == {"FB": up}
-
-    state_store.save({"BRK-B": up})
+    first, second = _store(dynamodb, settings), _store(dynamodb, settings)
+    first_claim, second_claim = first.claim(SHARD_A), second.claim(SHARD_B)
+    assert second.load(["IBM"]) == {}
+    saved = SavedState(_window(1), SHARD_A, "7")
+    first.save({"IBM": saved}, first_claim)
     with pytest.raises(StateSuperseded):
-        state_store.save({"BRK-B": SavedState(_window(3), SHARD_A, smaller)})
-    assert state_store.load(["BRK-B"]) == {"BRK-B": up}
+        second.save({"IBM": SavedState(_window(2), SHARD_B, "3")}, second_claim)
+    assert first.load(["IBM"]) == {"IBM": saved}
 
 
-def test_one_superseded_symbol_does_not_stop_the_others(state_store: DynamoStateStore) -> None:
-    state_store.save({"AAPL": SavedState(_window(1), SHARD_A, "500")})
-    others = {s: SavedState(_window(n), SHARD_A, "400") for n, s in enumerate(YAHOO_FORMS)}
-    with pytest.raises(StateSuperseded):
-        state_store.save({"AAPL": SavedState(_window(9), SHARD_A, "400"), **others})
-    # save() raises at the first failed future; the other puts may still be in flight.
-    state_store.close()
-    loaded = state_store.load(["AAPL", *YAHOO_FORMS])
-    assert loaded == {"AAPL": SavedState(_window(1), SHARD_A, "500"), **others}
+def test_a_merged_child_takes_over_the_symbols_of_both_parents(
+    dynamodb: Any, settings: Settings
+) -> None:
+    left, right, merged = (_store(dynamodb, settings) for _ in range(3))
+    left.save({"AAPL": SavedState(_window(1), SHARD_A, "10")}, left.claim(SHARD_A))
+    right.save({"MSFT": SavedState(_window(2), SHARD_B, "20")}, right.claim(SHARD_B))
+    child = "shardId-000000000012"
+    claim = merged.claim(child)
+    assert {s: st.shard_id for s, st in merged.load(["AAPL", "MSFT"]).items()} == {
+        "AAPL": SHARD_A,
+        "MSFT": SHARD_B,
+    }
+    both = {"AAPL": SavedState(_window(3), child, "1"), "MSFT": SavedState(_window(4), child, "2")}
+    merged.save(both, claim)
+    assert merged.load(["AAPL", "MSFT"]) == both
 
 
 def test_loading_nothing_saved_gives_nothing(state_store: DynamoStateStore) -> None:
