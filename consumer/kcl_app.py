@@ -106,7 +106,7 @@ def make_record_processor(processor: ShardProcessor, status_dir: Path | None = N
             try:
                 processor.initialize(initialize_input.shard_id)
                 if status_dir is not None:
-                    reporter = StatusReporter(status_dir, initialize_input.shard_id)
+                    reporter = StatusReporter(status_dir, initialize_input.shard_id, worker_id())
             except Exception as error:
                 _fail_stop("initialize", error)
 

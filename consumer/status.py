@@ -13,6 +13,7 @@ import msgspec
 
 class ShardStatus(msgspec.Struct):
     shard_id: str
+    worker: str = ""  # the worker whose processor wrote it last (files are per shard)
     records: int = 0  # records received by this process
     heartbeat_at: float = 0.0  # wall clock of the last processRecords, even an empty one
     first_record_at: float | None = None  # wall clock of the first non-empty processRecords
@@ -24,10 +25,10 @@ class ShardStatus(msgspec.Struct):
 
 
 class StatusReporter:
-    def __init__(self, directory: Path, shard_id: str) -> None:
+    def __init__(self, directory: Path, shard_id: str, worker: str = "") -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._path = directory / f"{shard_id}.json"
-        self.status = ShardStatus(shard_id=shard_id)
+        self.status = ShardStatus(shard_id=shard_id, worker=worker)
 
     def report(
         self,
@@ -49,7 +50,8 @@ class StatusReporter:
             status.last_record_at = now
             if status.first_record_at is None:
                 status.first_record_at = now
-        temporary = self._path.with_suffix(".tmp")
+        # Unique per process: the stale and the new owner of a shard may both write it.
+        temporary = self._path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_bytes(msgspec.json.encode(status))
         os.replace(temporary, self._path)
 

@@ -22,7 +22,24 @@ def register(commands: Any) -> None:
         help="stop cleanly after this long without records (tests, batch use)",
     )
     consume.add_argument(
-        "--workdir", type=Path, default=Path(".stockpipe/consumer"), help="properties, logs"
+        "--workdir",
+        type=Path,
+        default=Path(".stockpipe/consumer"),
+        help="properties and logs of this worker; several workers side by side each take "
+        "their own (README, Running a fleet)",
+    )
+    consume.add_argument(
+        "--worker-id",
+        metavar="ID",
+        help="this worker's KCL worker id, distinct within the application (default: HOSTNAME-PID)",
+    )
+    consume.add_argument(
+        "--status-dir",
+        type=Path,
+        metavar="DIR",
+        help="the shard processors' progress files; give every worker of a fleet on one "
+        "machine the same one, so --until-idle waits for the whole application "
+        "(default: WORKDIR/status)",
     )
     consume.add_argument(
         "--daemon-log",
@@ -34,11 +51,15 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
+
     from consumer.daemon import (
         daemon_env,
+        default_worker_id,
+        forget_stale_statuses,
         java_command,
         kcl_properties,
-        open_shard_count,
+        open_shards,
         run_daemon,
         write_properties,
     )
@@ -47,20 +68,20 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings()
     local = settings.kinesis_endpoint_url is not None
     workdir: Path = args.workdir
-    status_dir = workdir / "status"
+    worker_id: str = args.worker_id or default_worker_id()
+    status_dir: Path = args.status_dir or workdir / "status"
     status_dir.mkdir(parents=True, exist_ok=True)
-    for stale in status_dir.glob("*.json"):
-        stale.unlink()
+    forget_stale_statuses(status_dir, time.time())
     properties = workdir / "kcl.properties"
-    write_properties(properties, kcl_properties(settings, local=local))
+    write_properties(properties, kcl_properties(settings, local=local, worker_id=worker_id))
     log_path = None if args.daemon_log == "-" else Path(args.daemon_log or workdir / "daemon.log")
     if log_path is not None:
         print(f"consumer: daemon log in {log_path}", file=sys.stderr, flush=True)
     return run_daemon(
         java_command(properties),
-        daemon_env(os.environ, status_dir.resolve()),
+        daemon_env(os.environ, status_dir.resolve(), worker_id),
         status_dir,
         args.until_idle,
         log_path,
-        shards=open_shard_count(settings) if args.until_idle else 1,
+        open_shards=lambda: open_shards(settings),
     )
