@@ -27,7 +27,7 @@ CONTENT = ("symbol", "ts", "price", "prev_price", "change", "change_pct", "anoma
 
 
 @contextmanager
-def local_stack(directory: Path, **settings: str) -> Iterator[dict[str, str]]:
+def local_stack(directory: Path, shards: int = 2, **settings: str) -> Iterator[dict[str, str]]:
     """A local stack of its own, with fresh names (a lease table of an earlier run would
     resume from its checkpoints), and the environment that points everything at it."""
     run = uuid.uuid4().hex[:8]
@@ -38,7 +38,9 @@ def local_stack(directory: Path, **settings: str) -> Iterator[dict[str, str]]:
         "STOCKPIPE_APPLICATION_NAME": f"consumer-{run}",
         **settings,
     }
-    subprocess.run([*STOCKPIPE, "local", "up", "--shards", "2"], env=env, check=True, cwd=ROOT)
+    subprocess.run(
+        [*STOCKPIPE, "local", "up", "--shards", str(shards)], env=env, check=True, cwd=ROOT
+    )
     try:
         printed = subprocess.run(
             [*STOCKPIPE, "local", "env"], env=env, check=True, capture_output=True, text=True

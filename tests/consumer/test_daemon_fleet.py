@@ -1,0 +1,251 @@
+"""A fleet under the real MultiLangDaemon on the local stack, in one run (the daemons' start-up
+is the expensive part): three workers (`stockpipe consume` side by side, one shared
+--status-dir) on four shards while ticks trickle in; (b) one worker's process group is
+SIGSTOPped until its leases have moved, then SIGCONTinued - a stale owner that wakes up;
+(c) another is killed with kill -9 and its shards are taken over; (d) a fourth worker joins;
+(e) the stream is split 4 -> 8 and merged back to 4. Every worker runs with --until-idle
+and stops by itself once the whole application is idle. The DynamoDB rows, every Parquet row
+and the dead letters then equal `stockpipe process` over the same file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.consumer.pipeline_support import (
+    ROOT,
+    STOCKPIPE,
+    cli,
+    content,
+    dynamodb_rows,
+    expected_outputs,
+    lake,
+    local_stack,
+    session,
+)
+from tests.consumer.sinks.fleet_support import day_of_ticks, with_bad_records
+
+pytestmark = pytest.mark.slow
+SYMBOLS = [f"F{n:02d}" for n in range(40)]
+CHUNK = 40  # lines per `stockpipe produce` call
+PACE_SECONDS = 1.0
+RESERVE = 4  # chunks held back until the scenario is over
+IDLE = "12"
+
+
+class Feeder(threading.Thread):
+    """Produces the input file chunk by chunk, in order (`stockpipe produce --source file`),
+    so records keep arriving while leases move; the last chunks wait for ``finish``."""
+
+    def __init__(self, env: dict[str, str], lines: list[str], directory: Path) -> None:
+        super().__init__(daemon=True)
+        self._env = env
+        self._chunks = [lines[i : i + CHUNK] for i in range(0, len(lines), CHUNK)]
+        self._directory = directory
+        self.finished = threading.Event()
+        self.sent = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for index, chunk in enumerate(self._chunks):
+                if len(self._chunks) - index <= RESERVE:
+                    self.finished.wait(timeout=400)
+                path = self._directory / f"chunk-{index:03d}.jsonl"
+                path.write_text("".join(line + "\n" for line in chunk))
+                cli(
+                    ["produce", "--source", "file", "--input", str(path)],
+                    self._env,
+                    capture_output=True,
+                )
+                self.sent += 1
+                time.sleep(PACE_SECONDS)
+        except BaseException as error:  # surfaced by the test
+            self.error = error
+
+
+def _worker(env: dict[str, str], name: str, base: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            *STOCKPIPE,
+            "consume",
+            "--workdir",
+            str(base / name),
+            "--worker-id",
+            name,
+            "--status-dir",
+            str(base / "status"),
+            "--until-idle",
+            IDLE,
+        ],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,  # its own process group: daemon and processors together
+    )
+
+
+def _dynamodb(env: dict[str, str]) -> Any:
+    return session(env).client("dynamodb", endpoint_url=env["STOCKPIPE_ENDPOINT_URL"])
+
+
+def _scan(env: dict[str, str], table: str) -> list[dict[str, Any]]:
+    client = _dynamodb(env)
+    try:
+        return list(client.scan(TableName=table, ConsistentRead=True)["Items"])
+    except client.exceptions.ResourceNotFoundException:
+        return []
+
+
+def _owners(env: dict[str, str]) -> dict[str, str]:
+    """shard -> lease owner, from KCL's lease table."""
+    return {
+        item["leaseKey"]["S"]: item.get("leaseOwner", {}).get("S", "")
+        for item in _scan(env, env["STOCKPIPE_APPLICATION_NAME"])
+        if item.get("checkpoint", {}).get("S") != "SHARD_END"
+    }
+
+
+def _leader(env: dict[str, str]) -> set[str]:
+    """Every string of the leader-lock item: the leader's worker id is among them."""
+    items = _scan(env, f"{env['STOCKPIPE_APPLICATION_NAME']}-CoordinatorState")
+    for item in items:
+        values = {v["S"] for v in item.values() if "S" in v}
+        if "Leader" in values:
+            return values
+    return set()
+
+
+def _open_shards(env: dict[str, str]) -> set[str]:
+    kinesis = session(env).client("kinesis", endpoint_url=env["STOCKPIPE_KINESIS_ENDPOINT_URL"])
+    shards = kinesis.list_shards(StreamName=env["STOCKPIPE_STREAM_NAME"])["Shards"]
+    return {s["ShardId"] for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]}
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.5)
+    elapsed = time.monotonic() - started
+    print(f"{what}: {elapsed:.1f} s")
+    return elapsed
+
+
+def _forget_worker(env: dict[str, str], worker: str) -> None:
+    """After a kill -9: KCL 3's leader would keep counting the dead worker until its metrics
+    go stale (minutes); deleting its metrics row is what that expiry does."""
+    client = _dynamodb(env)
+    table = f"{env['STOCKPIPE_APPLICATION_NAME']}-WorkerMetricStats"
+    for item in _scan(env, table):
+        if worker in {v.get("S") for v in item.values()}:
+            key = client.describe_table(TableName=table)["Table"]["KeySchema"]
+            client.delete_item(
+                TableName=table, Key={k["AttributeName"]: item[k["AttributeName"]] for k in key}
+            )
+
+
+def _reshard(env: dict[str, str], target: int) -> None:
+    kinesis = session(env).client("kinesis", endpoint_url=env["STOCKPIPE_KINESIS_ENDPOINT_URL"])
+    kinesis.update_shard_count(
+        StreamName=env["STOCKPIPE_STREAM_NAME"],
+        TargetShardCount=target,
+        ScalingType="UNIFORM_SCALING",
+    )
+
+    def active() -> bool:
+        summary = kinesis.describe_stream_summary(StreamName=env["STOCKPIPE_STREAM_NAME"])
+        return bool(summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE")
+
+    _wait(lambda: active() and len(_open_shards(env)) == target, 60, f"stream at {target} shards")
+
+
+def test_a_fleet_through_pause_kill_scale_out_split_and_merge_equals_the_file_pipeline(
+    tmp_path: Path,
+) -> None:
+    lines = [x.decode() for x in with_bad_records(day_of_ticks(SYMBOLS, 60, seed=5))]
+    ticks = tmp_path / "ticks.jsonl"
+    ticks.write_text("".join(line + "\n" for line in lines))
+    expected, expected_dead = expected_outputs(ticks, tmp_path)
+    assert len(expected) == 2_400
+    base = tmp_path / "fleet"
+    workers: dict[str, subprocess.Popen[bytes]] = {}
+    with local_stack(
+        tmp_path / "local",
+        shards=4,
+        STOCKPIPE_FLUSH_RECORDS="40",
+        STOCKPIPE_FLUSH_SECONDS="1",
+        STOCKPIPE_KCL_MAX_RECORDS="25",
+    ) as env:
+        feeder = Feeder(env, lines, tmp_path)
+        try:
+            for name in ("w1", "w2", "w3"):
+                workers[name] = _worker(env, name, base)
+            feeder.start()
+            # (a) three workers share the four shards.
+            _wait(
+                lambda: set(_owners(env).values()) == {"w1", "w2", "w3"} and len(_owners(env)) == 4,
+                150,
+                "(a) four leases spread over three workers",
+            )
+            # (b) pause a worker that is not the leader (a paused leader holds KCL 3's
+            # assignment lock for ~2 min) until its leases have moved, then resume it.
+            paused = next(w for w in ("w3", "w2", "w1") if w not in _leader(env))
+            os.killpg(workers[paused].pid, signal.SIGSTOP)
+            _wait(lambda: paused not in _owners(env).values(), 90, f"(b) {paused}'s leases moved")
+            os.killpg(workers[paused].pid, signal.SIGCONT)
+            # (c) kill -9 another non-leader; its shards are taken over.
+            killed = next(w for w in ("w2", "w1", "w3") if w not in _leader(env) | {paused})
+            os.killpg(workers[killed].pid, signal.SIGKILL)
+            workers[killed].wait()
+            _forget_worker(env, killed)
+            _wait(lambda: killed not in _owners(env).values(), 90, f"(c) {killed}'s leases taken")
+            # (d) a worker joins; (e) split 4 -> 8, the new worker gets some of the children.
+            workers["w4"] = _worker(env, "w4", base)
+            _reshard(env, 8)
+            _wait(
+                lambda: (
+                    "w4" in _owners(env).values()
+                    and _open_shards(env) <= {s for s, o in _owners(env).items() if o}
+                ),
+                150,
+                "(d, e) children owned, some by the new worker",
+            )
+            _reshard(env, 4)
+            _wait(
+                lambda: _open_shards(env) <= {s for s, o in _owners(env).items() if o},
+                120,
+                "(e) merged shards owned",
+            )
+            feeder.finished.set()
+            feeder.join(timeout=300)
+            assert feeder.error is None, feeder.error
+            for name, worker in workers.items():
+                if name != killed:
+                    assert worker.wait(timeout=240) == 0, f"{name} did not stop cleanly"
+        finally:
+            feeder.finished.set()
+            for worker in workers.values():
+                if worker.poll() is None:
+                    os.killpg(worker.pid, signal.SIGCONT)
+                    os.killpg(worker.pid, signal.SIGKILL)
+
+        want = Counter(content(r) for r in expected)
+        assert Counter(content(r) for r in dynamodb_rows(env)) == want
+        objects = lake(env, "ticks/")
+        got = Counter(content(r) for rows in objects.values() for r in rows)
+        assert got - want == Counter(), "rows doubled or invented in the lake"
+        assert want - got == Counter(), "rows lost from the lake"
+        letters = [d for rows in lake(env, "dead-letter/").values() for d in rows]
+        assert Counter((d["reason"], d["raw"]) for d in letters) == Counter(
+            (d["reason"], d["raw"]) for d in expected_dead
+        )
