@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     local = settings.kinesis_endpoint_url is not None
     workdir: Path = args.workdir
     worker_id: str = args.worker_id or default_worker_id()
+    workdir.mkdir(parents=True, exist_ok=True)
     status_dir: Path = args.status_dir or workdir / "status"
     status_dir.mkdir(parents=True, exist_ok=True)
     forget_stale_statuses(status_dir, time.time())
