@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 from typing import Any
 
@@ -38,6 +39,13 @@ def register(commands: Any) -> None:
     producer.add_argument("--seed", type=int, default=7)
     producer.add_argument("--repeat", type=positive_int, default=3)
     producer.set_defaults(handler=run_producer)
+    fleet = targets.add_parser(
+        "fleet", help="the consumer as 1, 2, 3 workers on one stream; take-over after a stop"
+    )
+    fleet.add_argument("--ticks", type=positive_int, default=20_000)
+    fleet.add_argument("--symbols", type=positive_int, default=400)
+    fleet.add_argument("--shards", type=positive_int, default=4)
+    fleet.set_defaults(handler=run_fleet)
     lake = targets.add_parser("lake", help="bytes read: Parquet lake vs one JSON object a tick")
     lake.add_argument("--days", type=positive_int, default=30)
     lake.add_argument("--ticks-per-second", type=positive_int, default=1, help="scaled-down rate")
@@ -83,6 +91,41 @@ def _run_consumer_end_to_end(args: argparse.Namespace) -> int:
     print(
         f"command: stockpipe bench consumer --end-to-end --ticks {args.ticks} "
         f"--symbols {args.symbols} --shards {args.shards}"
+    )
+    return 0
+
+
+def run_fleet(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stockpipe.bench.fleet import bench_takeover, bench_throughput
+
+    base = Path(".stockpipe/bench-fleet")
+    for workers in (1, 2, 3):
+        result = bench_throughput(
+            workers, args.ticks, args.symbols, args.shards, base / f"throughput-{workers}"
+        )
+        print(
+            f"bench fleet: {workers} worker(s), {args.shards} shards: "
+            f"{result.ticks / result.seconds:,.0f} ticks/s ({result.ticks:,} ticks in "
+            f"{result.seconds:.1f} s, first record to last commit)",
+            flush=True,
+        )
+    for takeover in bench_takeover(args.shards, base / "takeover"):
+        print(
+            f"bench fleet: take-over after {takeover.how} of a worker holding "
+            f"{takeover.shards} shard(s): {takeover.seconds:.1f} s to the first commit by "
+            "another worker on each (local: failoverTimeMillis 3000, "
+            "leaseAssignmentIntervalMillis 2000)",
+            flush=True,
+        )
+    print(
+        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}; real "
+        "MultiLangDaemons, DynamoDB + S3 on moto, kinesis-local"
+    )
+    print(
+        f"command: stockpipe bench fleet --ticks {args.ticks} --symbols {args.symbols} "
+        f"--shards {args.shards}"
     )
     return 0
 
