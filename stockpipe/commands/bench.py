@@ -102,13 +102,14 @@ def run_fleet(args: argparse.Namespace) -> int:
 
     base = Path(".stockpipe/bench-fleet")
     for workers in (1, 2, 3):
-        result = bench_throughput(
+        result, producer = bench_throughput(
             workers, args.ticks, args.symbols, args.shards, base / f"throughput-{workers}"
         )
         print(
             f"bench fleet: {workers} worker(s), {args.shards} shards: "
             f"{result.ticks / result.seconds:,.0f} ticks/s ({result.ticks:,} ticks in "
-            f"{result.seconds:.1f} s, first record to last commit)",
+            f"{result.seconds:.1f} s, first record to last commit, leases balanced first; "
+            f"producer meanwhile {producer:,.0f} ticks/s)",
             flush=True,
         )
     for takeover in bench_takeover(args.shards, base / "takeover"):
