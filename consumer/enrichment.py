@@ -14,12 +14,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Final
 
-import msgspec
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import Tick
+from core.contracts.window import MA_PERIODS, SymbolWindow
 
-from consumer.rows import EnrichedRow
-from producer.tick import Tick
-
-MA_PERIODS: Final = 4
 ANOMALY_PCT: Final = Decimal(5)
 _HUNDRED: Final = Decimal(100)
 # change_pct is stored rounded to 10 decimal places (every sink stores the same exact value);
@@ -27,15 +25,6 @@ _HUNDRED: Final = Decimal(100)
 PCT_DECIMALS: Final = 10
 _PCT_QUANTUM: Final = Decimal(1).scaleb(-PCT_DECIMALS)
 _MA_DIVISOR: Final = Decimal(MA_PERIODS)
-
-
-class SymbolWindow(msgspec.Struct, gc=False):
-    """Everything the engine remembers about one symbol: small, serialisable, O(1) to update."""
-
-    last_ts: datetime
-    last_price: Decimal
-    recent: list[Decimal]  # the last <= MA_PERIODS accepted prices, oldest first
-    recent_sum: Decimal
 
 
 class Rejection(Enum):
@@ -115,15 +104,3 @@ class Enricher:
             sequence_number=sequence_number,
             arrival_ts=arrival_ts,
         )
-
-
-_window_encoder: Final = msgspec.json.Encoder()
-_window_decoder: Final = msgspec.json.Decoder(SymbolWindow)
-
-
-def encode_window(window: SymbolWindow) -> bytes:
-    return _window_encoder.encode(window)
-
-
-def decode_window(raw: bytes) -> SymbolWindow:
-    return _window_decoder.decode(raw)

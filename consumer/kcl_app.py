@@ -56,11 +56,11 @@ def _fail_stop(action: str, error: BaseException) -> None:
 
 
 def build_processor() -> ShardProcessor:
-    from consumer.aws import dynamodb_resource, s3_client
     from consumer.sinks.lake import S3Lake
     from consumer.sinks.rows_table import DynamoRowsTable
     from consumer.sinks.state_store import DynamoStateStore
-    from stockpipe.settings import get_settings
+    from core.aws import dynamodb_resource, s3_client
+    from core.settings import get_settings
 
     settings = get_settings()
     dynamodb = dynamodb_resource(settings)
@@ -74,7 +74,7 @@ def build_processor() -> ShardProcessor:
     state: StateStore = DynamoStateStore(client, settings.state_table)
     fault = os.environ.get("STOCKPIPE_FAULT_INJECTION")
     if fault:  # crash tests only: see consumer/faults.py
-        from consumer.faults import FaultySinks
+        from tests.consumer.faults import FaultySinks
 
         rows = lake = state = FaultySinks(fault, rows, lake, state)
     return ShardProcessor(
@@ -152,7 +152,7 @@ def run(
 ) -> None:
     from amazon_kclpy import kcl
 
-    from stockpipe.logs import configure
+    from core.logs import configure
 
     protocol_out = protocol_out or sys.stdout
     sys.stdout = sys.stderr  # see the module docstring
@@ -162,7 +162,7 @@ def run(
     except ConsumerError as error:
         log.error("cannot start the processor", extra={"error": str(error)})
         raise SystemExit(1) from None
-    from stockpipe.settings import get_settings
+    from core.settings import get_settings
 
     status_dir = get_settings().status_dir
     kcl.KCLProcess(

@@ -45,11 +45,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from consumer import tables as consumer_tables
+from core.settings import Settings
 from deploy.catalog import ATHENA_RESULTS_EXPIRATION, ATHENA_RESULTS_PREFIX, LakeCatalog
 from deploy.lambda_bundle import PipBundling
 from deploy.monitoring import Monitored, Monitoring
 from deploy.options import StackOptions, read_options
-from stockpipe.settings import Settings
 from trend import tables as trend_tables
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def settings_env(**values: str) -> dict[str, str]:
     setting fails the synth instead of being silently ignored at run time."""
     unknown = sorted(set(values) - set(Settings.model_fields))
     if unknown:
-        raise ValueError(f"not fields of stockpipe.settings.Settings: {unknown}")
+        raise ValueError(f"not fields of core.settings.Settings: {unknown}")
     prefix = str(Settings.model_config.get("env_prefix", ""))
     return {f"{prefix}{name.upper()}": value for name, value in values.items()}
 
@@ -437,7 +437,7 @@ class StockpipeStack(Stack):
             "consumer",
             image=self._consumer_image(),
             # Settings only; `stockpipe consume` writes the daemon's properties from them at
-            # start (stockpipe/daemon.py), so no properties file is edited by hand.
+            # start (consumer/daemon.py), so no properties file is edited by hand.
             environment=self.consumer_environment(),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="consumer", log_group=self.consumer_logs),
             stop_timeout=Duration.seconds(CONSUMER_STOP_TIMEOUT_SECONDS),

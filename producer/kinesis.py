@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 if TYPE_CHECKING:
     from mypy_boto3_kinesis.type_defs import PutRecordsOutputTypeDef, PutRecordsRequestEntryTypeDef
 
-    from stockpipe.settings import Settings
+    from core.settings import Settings
 
 # PutRecords limits (AWS Kinesis Data Streams quotas). A record's size counts its data and its
 # partition key; the call's size counts every record's.

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from stockpipe.errors import StockpipeError
+from core.errors import StockpipeError
 
 EXIT_USAGE = 2
 

@@ -25,8 +25,8 @@ import boto3
 import pyarrow.parquet as pq
 
 from consumer.status import read_statuses
+from core.contracts.tick import encode_tick
 from producer.datasets import load_dataset
-from producer.tick import encode_tick
 
 _BROKEN = (
     b"this is not json",

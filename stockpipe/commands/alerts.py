@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from stockpipe.errors import UsageError
+from core.errors import UsageError
 
 
 def register(commands: Any) -> None:
@@ -60,7 +60,7 @@ def scheduled_event(now: datetime) -> dict[str, Any]:
 
 
 def run_once(args: argparse.Namespace) -> int:
-    from stockpipe.settings import get_settings
+    from core.settings import get_settings
     from trend.errors import TrendError
     from trend.handlers import handler
 
@@ -96,7 +96,7 @@ def run_once(args: argparse.Namespace) -> int:
 def run_tail(args: argparse.Namespace) -> int:
     import boto3
 
-    from stockpipe.settings import get_settings
+    from core.settings import get_settings
     from trend.tail import drain
 
     settings = get_settings()

@@ -6,7 +6,7 @@ import argparse
 from datetime import date
 from typing import Any
 
-from stockpipe.errors import UsageError
+from core.errors import UsageError
 
 
 def _day(value: str) -> date:
@@ -28,10 +28,10 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
-    from consumer.lake.compaction import compact_date
-    from consumer.lake.errors import LakeError
-    from consumer.lake.store import lake_from_settings
-    from stockpipe.settings import get_settings
+    from core.settings import get_settings
+    from lake.compaction import compact_date
+    from lake.errors import LakeError
+    from lake.store import lake_from_settings
 
     settings = get_settings()
     try:

@@ -34,7 +34,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stockpipe.daemon import (
+    from consumer.daemon import (
         daemon_env,
         java_command,
         kcl_properties,
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         run_daemon,
         write_properties,
     )
-    from stockpipe.settings import Settings
+    from core.settings import Settings
 
     settings = Settings()
     local = settings.kinesis_endpoint_url is not None

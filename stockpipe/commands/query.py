@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from stockpipe.errors import UsageError
+from core.errors import UsageError
 
 ENGINES = ("auto", "athena", "local")
 
@@ -49,8 +49,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from consumer.lake.catalog import load_catalog
-    from consumer.lake.errors import LakeError
+    from lake.catalog import load_catalog
+    from lake.errors import LakeError
 
     if args.list:
         for named in load_catalog().values():
@@ -64,11 +64,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from consumer.lake.catalog import get_query
-    from consumer.lake.ddl import all_ddl
-    from consumer.lake.engine import make_engine
-    from consumer.lake.output import render
-    from stockpipe.settings import get_settings
+    from core.settings import get_settings
+    from lake.catalog import get_query
+    from lake.ddl import all_ddl
+    from lake.engine import make_engine
+    from lake.output import render
 
     settings = get_settings()
     if args.ddl or args.create_tables:

@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 
 from consumer.tables import create_tables
+from core.settings import Settings
 from stockpipe.local.stack import FAKE_KEY_ID, FAKE_SECRET, REGION, StackState, alerts_topic_name
-from stockpipe.settings import Settings
 
 
 def _client(service: str, endpoint: str) -> Any:

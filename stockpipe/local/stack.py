@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
-from stockpipe.errors import StockpipeError
+from core.errors import StockpipeError
 
 LOCAL_HOST: Final = "127.0.0.1"
 REGION: Final = "us-east-1"
@@ -94,7 +94,7 @@ def _alive(pid: int) -> bool:
 
 def environment(state: StackState) -> dict[str, str]:
     """What a shell (boto3, the AWS CLI, stockpipe) needs to use the local stack."""
-    from stockpipe.settings import Settings
+    from core.settings import Settings
 
     settings = Settings()
     return {

@@ -12,8 +12,8 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from consumer.lake.catalog import load_catalog
-from stockpipe.settings import Settings
+from core.settings import Settings
+from lake.catalog import load_catalog
 from tests.deploy.conftest import Synth
 from tests.deploy.test_stack import actions_on, arn, ref, statements
 

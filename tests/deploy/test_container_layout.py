@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
+from consumer.daemon import KCL_JARS
+from core.settings import Settings
 from deploy.lambda_bundle import copy_project
 from deploy.stockpipe_stack import CONSUMER_STOP_TIMEOUT_SECONDS
-from stockpipe.daemon import KCL_JARS
-from stockpipe.settings import Settings
 from tests.consumer.pipeline_support import (
     cli,
     dynamodb_rows,

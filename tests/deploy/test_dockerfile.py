@@ -1,6 +1,6 @@
 """consumer/Dockerfile, checked without Docker: what it copies exists and is in the build
 context, the KCL jars come from the Makefile's own target (same steps as `make setup`) and land
-where stockpipe.daemon looks for them, and the image runs `stockpipe consume` as a non-root
+where consumer.daemon looks for them, and the image runs `stockpipe consume` as a non-root
 user on Python 3.11 + a JRE 17."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from stockpipe import daemon
+from consumer import daemon
 from stockpipe.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,7 +223,7 @@ def test_jars_land_where_the_daemon_looks(build: Stage, runtime: Stage) -> None:
     version = re.fullmatch(r"python:(\d+\.\d+)-.*", runtime.image)
     assert version is not None, runtime.image
     site_packages = f"{venv.group(1)}/lib/python{version.group(1)}/site-packages"
-    # An installed project's root (stockpipe.daemon.PROJECT_ROOT) is site-packages.
+    # An installed project's root (consumer.daemon.PROJECT_ROOT) is site-packages.
     expected = f"{site_packages}/{daemon.KCL_JARS.relative_to(daemon.PROJECT_ROOT).as_posix()}"
     copies = [copy_args(v) for v in runtime.values("COPY")]
     jar_copies = [(flags, paths) for flags, paths in copies if "kcl-jars" in " ".join(paths)]

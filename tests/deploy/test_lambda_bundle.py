@@ -57,7 +57,7 @@ def test_bundle_covers_the_handlers_import_closure() -> None:
     ).stdout.split()
     top_level = {name.split(".")[0] for name in imported} - set(sys.stdlib_module_names)
     providers = metadata.packages_distributions()
-    own = {"stockpipe", "producer", "consumer", "trend"}
+    own = {"core", "stockpipe", "producer", "consumer", "trend", "lake"}
     needed = {
         canonicalize_name(dist)
         for module in top_level - own
@@ -113,7 +113,16 @@ def test_wheels_match_the_functions_runtime(synth: Synth) -> None:
 def test_wheel_is_built_from_a_copy_of_the_declared_packages(tmp_path: Path) -> None:
     copied = copy_project(tmp_path / "source")
     names = sorted(p.name for p in copied.iterdir())
-    assert names == ["README.md", "consumer", "producer", "pyproject.toml", "stockpipe", "trend"]
+    assert names == [
+        "README.md",
+        "consumer",
+        "core",
+        "lake",
+        "producer",
+        "pyproject.toml",
+        "stockpipe",
+        "trend",
+    ]
     assert (copied / "trend/handlers.py").is_file()
     assert not list(copied.rglob("__pycache__"))
     assert not (copied / "consumer/Dockerfile").exists()

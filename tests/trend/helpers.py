@@ -9,8 +9,8 @@ from pathlib import Path
 
 import msgspec
 
-from consumer.enrichment import MA_PERIODS, SymbolWindow
-from consumer.rows import EnrichedRow, row_to_record
+from core.contracts.row import EnrichedRow, row_to_record
+from core.contracts.window import MA_PERIODS, SymbolWindow
 from trend.file_run import trend_file
 
 Identity = tuple[str, str, str]  # symbol, fixed-width ts, signal
