@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from stockpipe.errors import UsageError
+from core.errors import UsageError
 from stockpipe.local.aws_request import AwsRequest
 
 FaultKind = Literal["throttle", "500", "503", "timeout", "reset"]

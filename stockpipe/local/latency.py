@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from stockpipe.errors import UsageError
+from core.errors import UsageError
 
 _Z99: Final = 2.3263478740408408  # the standard normal's 99th percentile
 

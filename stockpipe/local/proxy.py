@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit
 
-from stockpipe.errors import StockpipeError, UsageError
+from core.errors import StockpipeError, UsageError
 from stockpipe.local.aws_request import AwsRequest, classify
 from stockpipe.local.faults import (
     Rule,
@@ -455,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from stockpipe.logs import configure
+    from core.logs import configure
 
     args = build_parser().parse_args(argv)
     try:
