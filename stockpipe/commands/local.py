@@ -8,6 +8,7 @@ from typing import Any
 
 from core.errors import UsageError
 from stockpipe.commands._args import positive_int
+from stockpipe.local.proxy_options import add_arguments, options_from
 
 
 def register(commands: Any) -> None:
@@ -15,6 +16,7 @@ def register(commands: Any) -> None:
     actions = local.add_subparsers(dest="action", required=True, parser_class=type(local))
     up = actions.add_parser("up", help="start moto + kinesis-local and create the resources")
     up.add_argument("--shards", type=positive_int, default=2, help="shards of the stream")
+    add_arguments(up, env_defaults=True, seed_flag="--proxy-seed")
     up.set_defaults(handler=run_up)
     actions.add_parser("down", help="stop the local stack").set_defaults(handler=run_down)
     actions.add_parser(
@@ -23,10 +25,20 @@ def register(commands: Any) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
+    from stockpipe.local.proxy_process import check_options
     from stockpipe.local.stack import environment, up
 
-    state = up(args.shards)
-    print(f"local stack up: AWS (moto) {state.endpoint_url}, Kinesis {state.kinesis_endpoint_url}")
+    options = check_options(options_from(args))  # a bad flag or fault file: one line, exit 2
+    state = up(args.shards, options)
+    print(
+        f"local stack up: AWS (moto) {state.moto_endpoint_url}, "
+        f"Kinesis {state.kinesis_endpoint_url}"
+    )
+    if state.proxy_url is not None:
+        print(
+            f"proxy {state.proxy_url} in front of moto (latency {options.latency.describe()}, "
+            f"faults {options.faults or 'none'}); control: {state.proxy_url}/__proxy__/stats"
+        )
     print('use it from a shell with: eval "$(stockpipe local env)"')
     _ = environment(state)
     return 0

@@ -57,7 +57,9 @@ def whole_number(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
 
 
-def add_arguments(parser: argparse.ArgumentParser, env_defaults: bool = False) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser, env_defaults: bool = False, seed_flag: str = "--seed"
+) -> None:
     """The latency and fault flags. With ``env_defaults`` (``stockpipe local up``) their defaults
     come from ``STOCKPIPE_LOCAL_LATENCY_MS``, ``..._LATENCY_JITTER_MS``, ``..._LATENCY_P99_MS``,
     ``STOCKPIPE_LOCAL_FAULTS`` and ``STOCKPIPE_LOCAL_PROXY_SEED``, so code that runs ``local up``
@@ -85,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser, env_defaults: bool = False) -
         help="fault schedule (see README: Local endpoints, the proxy)",
     )
     group.add_argument(
-        "--seed",
+        seed_flag,
         dest="proxy_seed",
         type=whole_number,
         default=default("PROXY_SEED") or 0,

@@ -20,6 +20,7 @@ def _client(service: str, endpoint: str) -> Any:
 
 
 def create_resources(state: StackState) -> None:
+    """Straight to moto, never through the proxy: set-up must not meet injected faults."""
     settings = Settings()
     kinesis = _client("kinesis", state.kinesis_endpoint_url)
     if settings.stream_name not in kinesis.list_streams()["StreamNames"]:
@@ -27,13 +28,13 @@ def create_resources(state: StackState) -> None:
     kinesis.get_waiter("stream_exists").wait(
         StreamName=settings.stream_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150}
     )
-    create_tables(_client("dynamodb", state.endpoint_url), settings)
-    _create_trend_tables(_client("dynamodb", state.endpoint_url), settings)
-    s3 = _client("s3", state.endpoint_url)
+    create_tables(_client("dynamodb", state.moto_endpoint_url), settings)
+    _create_trend_tables(_client("dynamodb", state.moto_endpoint_url), settings)
+    s3 = _client("s3", state.moto_endpoint_url)
     s3.create_bucket(Bucket=settings.bucket)
-    sns = _client("sns", state.endpoint_url)
+    sns = _client("sns", state.moto_endpoint_url)
     topic_arn = sns.create_topic(Name=alerts_topic_name(settings.stream_name))["TopicArn"]
-    sqs = _client("sqs", state.endpoint_url)
+    sqs = _client("sqs", state.moto_endpoint_url)
     queue_url = sqs.create_queue(QueueName=f"{settings.stream_name}-alerts-tail")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
