@@ -1,0 +1,211 @@
+"""``stockpipe bench proxy``: what the local proxy costs, and that its latency is what it says.
+
+Every process is separate (the client here, moto server, the proxy, a stub upstream), each on
+127.0.0.1, as on the local stack. One boto3 client per path, keep-alive, retries off.
+
+1. Overhead at 0 ms: DynamoDB GetItem direct to moto vs through the proxy, calls interleaved
+   (direct, proxy, direct, ...) so that drift in moto or the machine hits both alike. moto
+   takes milliseconds per call with a wide spread, so the same is also measured against a stub
+   upstream that answers at once: that difference is the proxy's own cost.
+2. At ``--latency-ms N``: p50 through the proxy, against N + moto's direct p50.
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from stockpipe.local import proxy_process
+from stockpipe.local.latency import Latency
+from stockpipe.local.proxy_options import ProxyOptions
+
+TABLE = "bench-proxy"
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    p50_ms: float
+    p99_ms: float
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> Percentiles:
+        cuts = statistics.quantiles(seconds, n=100, method="inclusive")
+        return cls(cuts[49] * 1000, cuts[98] * 1000)
+
+
+@dataclass(frozen=True)
+class Pair:
+    direct: Percentiles
+    proxied: Percentiles
+
+    @property
+    def overhead_p50_ms(self) -> float:
+        return self.proxied.p50_ms - self.direct.p50_ms
+
+    @property
+    def overhead_p99_ms(self) -> float:
+        return self.proxied.p99_ms - self.direct.p99_ms
+
+
+@dataclass(frozen=True)
+class ProxyBench:
+    latency_ms: float
+    moto: Pair  # direct vs the proxy at 0 ms
+    stub: Pair
+    moto_latency: Pair  # direct vs the proxy at latency_ms
+    stub_latency: Pair
+
+
+def bench_proxy(calls: int, latency_ms: float) -> ProxyBench:
+    # At N ms a call, fewer calls are enough for a stable p50 (and keep the run short).
+    slow_calls = min(calls, 400)
+    with tempfile.TemporaryDirectory(prefix="stockpipe-bench-proxy-") as work:
+        directory = Path(work)
+        port = _free_port()
+        with _process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]):
+            moto = f"http://127.0.0.1:{port}"
+            _wait_for(port)
+            _create_table(moto)
+            with (
+                _stub(directory) as stub,
+                _proxy(moto, directory / "moto-0", 0.0) as moto_0,
+                _proxy(stub, directory / "stub-0", 0.0) as stub_0,
+                _proxy(moto, directory / "moto-n", latency_ms) as moto_n,
+                _proxy(stub, directory / "stub-n", latency_ms) as stub_n,
+            ):
+                return ProxyBench(
+                    latency_ms,
+                    _interleaved(_get_item(moto), _get_item(moto_0), calls),
+                    _interleaved(_get_item(stub), _get_item(stub_0), calls),
+                    _interleaved(_get_item(moto), _get_item(moto_n), slow_calls),
+                    _interleaved(_get_item(stub), _get_item(stub_n), slow_calls),
+                )
+
+
+def _interleaved(direct: Callable[[], Any], proxied: Callable[[], Any], calls: int) -> Pair:
+    for _ in range(min(200, calls)):  # warm up: connections, botocore's caches
+        direct()
+        proxied()
+    direct_times, proxied_times = [], []
+    for i in range(calls):
+        # Alternate which goes first, so neither always follows the other's cache effects.
+        if i % 2:
+            direct_times.append(_timed(direct))
+            proxied_times.append(_timed(proxied))
+        else:
+            proxied_times.append(_timed(proxied))
+            direct_times.append(_timed(direct))
+    return Pair(Percentiles.of(direct_times), Percentiles.of(proxied_times))
+
+
+def _timed(call: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def _client(endpoint: str) -> Any:
+    return boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    ).client("dynamodb", endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1}))
+
+
+def _get_item(endpoint: str) -> Callable[[], Any]:
+    client = _client(endpoint)
+    return lambda: client.get_item(TableName=TABLE, Key={"k": {"S": "a"}})
+
+
+def _create_table(endpoint: str) -> None:
+    client = _client(endpoint)
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.put_item(TableName=TABLE, Item={"k": {"S": "a"}, "v": {"N": "1"}})
+
+
+@contextmanager
+def _proxy(upstream: str, directory: Path, latency_ms: float) -> Iterator[str]:
+    directory.mkdir()
+    # A fixed latency, so the p50 check has one expected value.
+    started = proxy_process.start(upstream, ProxyOptions(Latency(latency_ms)), directory)
+    try:
+        yield f"http://127.0.0.1:{started.port}"
+    finally:
+        proxy_process.stop(started.pid)
+
+
+@contextmanager
+def _stub(directory: Path) -> Iterator[str]:
+    port_file = directory / "stub.port"
+    with _process([sys.executable, "-m", "stockpipe.bench.http_stub", str(port_file)]):
+        deadline = time.monotonic() + 20
+        while not port_file.is_file() or not port_file.read_text():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the stub upstream did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port_file.read_text()}"
+
+
+@contextmanager
+def _process(argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def describe(result: ProxyBench, calls: int) -> list[str]:
+    def pair(name: str, p: Pair) -> str:
+        return (
+            f"  {name}: direct p50 {p.direct.p50_ms:.3f} ms p99 {p.direct.p99_ms:.3f} ms; "
+            f"through the proxy p50 {p.proxied.p50_ms:.3f} ms p99 {p.proxied.p99_ms:.3f} ms; "
+            f"added p50 {p.overhead_p50_ms * 1000:+.0f} us, p99 {p.overhead_p99_ms * 1000:+.0f} us"
+        )
+
+    n = result.latency_ms
+    return [
+        "bench proxy: DynamoDB GetItem, boto3 keep-alive, direct and proxied calls interleaved",
+        f"at 0 ms ({calls:,} calls each way):",
+        pair("moto", result.moto),
+        pair("stub upstream (the proxy's own cost)", result.stub),
+        f"at --latency-ms {n:g} ({min(calls, 400):,} calls each way):",
+        pair("moto", result.moto_latency) + f"; p50 - ({n:g} + direct p50) = "
+        f"{result.moto_latency.overhead_p50_ms - n:+.2f} ms",
+        pair("stub upstream", result.stub_latency) + f"; p50 - ({n:g} + direct p50) = "
+        f"{result.stub_latency.overhead_p50_ms - n:+.2f} ms",
+    ]
