@@ -7,7 +7,8 @@ Every process is separate (the client here, moto server, the proxy, a stub upstr
    (direct, proxy, direct, ...) so that drift in moto or the machine hits both alike. moto
    takes milliseconds per call with a wide spread, so the same is also measured against a stub
    upstream that answers at once: that difference is the proxy's own cost.
-2. At ``--latency-ms N``: p50 through the proxy, against N + moto's direct p50.
+2. At ``--latency-ms N``: p50 through the proxy, against N + the direct p50 (direct calls made
+   after an untimed N ms pause, so both meet an equally idle moto and machine).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class ProxyBench:
 
 def bench_proxy(calls: int, latency_ms: float) -> ProxyBench:
     # At N ms a call, fewer calls are enough for a stable p50 (and keep the run short).
-    slow_calls = min(calls, 400)
+    slow_calls, gap = min(calls, 400), latency_ms / 1000
     with tempfile.TemporaryDirectory(prefix="stockpipe-bench-proxy-") as work:
         directory = Path(work)
         port = _free_port()
@@ -89,12 +90,18 @@ def bench_proxy(calls: int, latency_ms: float) -> ProxyBench:
                     latency_ms,
                     _interleaved(_get_item(moto), _get_item(moto_0), calls),
                     _interleaved(_get_item(stub), _get_item(stub_0), calls),
-                    _interleaved(_get_item(moto), _get_item(moto_n), slow_calls),
-                    _interleaved(_get_item(stub), _get_item(stub_n), slow_calls),
+                    _interleaved(_get_item(moto), _get_item(moto_n), slow_calls, gap),
+                    _interleaved(_get_item(stub), _get_item(stub_n), slow_calls, gap),
                 )
 
 
-def _interleaved(direct: Callable[[], Any], proxied: Callable[[], Any], calls: int) -> Pair:
+def _interleaved(
+    direct: Callable[[], Any], proxied: Callable[[], Any], calls: int, gap: float = 0.0
+) -> Pair:
+    """``gap``: an untimed pause before each direct call, so that, like a call the proxy
+    delays, it meets a client, a server and a machine that were idle that long (on a loaded
+    2-core machine a call after 20 ms of idleness is measurably slower than one right after
+    another)."""
     for _ in range(min(200, calls)):  # warm up: connections, botocore's caches
         direct()
         proxied()
@@ -102,10 +109,12 @@ def _interleaved(direct: Callable[[], Any], proxied: Callable[[], Any], calls: i
     for i in range(calls):
         # Alternate which goes first, so neither always follows the other's cache effects.
         if i % 2:
+            time.sleep(gap)
             direct_times.append(_timed(direct))
             proxied_times.append(_timed(proxied))
         else:
             proxied_times.append(_timed(proxied))
+            time.sleep(gap)
             direct_times.append(_timed(direct))
     return Pair(Percentiles.of(direct_times), Percentiles.of(proxied_times))
 
@@ -203,7 +212,8 @@ def describe(result: ProxyBench, calls: int) -> list[str]:
         f"at 0 ms ({calls:,} calls each way):",
         pair("moto", result.moto),
         pair("stub upstream (the proxy's own cost)", result.stub),
-        f"at --latency-ms {n:g} ({min(calls, 400):,} calls each way):",
+        f"at --latency-ms {n:g} ({min(calls, 400):,} calls each way; each direct call after "
+        f"an idle {n:g} ms, as the proxy's are):",
         pair("moto", result.moto_latency) + f"; p50 - ({n:g} + direct p50) = "
         f"{result.moto_latency.overhead_p50_ms - n:+.2f} ms",
         pair("stub upstream", result.stub_latency) + f"; p50 - ({n:g} + direct p50) = "

@@ -193,7 +193,10 @@ class Proxy:
                 if rule.fault == "timeout":
                     await asyncio.sleep(rule.hold_seconds)
                     return  # closed (FIN) by handle()
-                writer.write(error_response(rule.fault, request, b"x-amz-target" in head.fields))
+                json_protocol = b"x-amz-target" in head.fields
+                writer.write(
+                    error_response(rule.fault, request, json_protocol, head_only=method == b"HEAD")
+                )
                 await writer.drain()
                 if close:
                     return

@@ -224,6 +224,20 @@ def test_server_errors(
     assert caught.value.response["Error"]["Code"] == code
 
 
+def test_fault_on_a_head_request_keeps_the_connection_usable(
+    proxy: RunningProxy, bucket: str
+) -> None:
+    """A HEAD answer has no body: an error body sent anyway would be read as the next answer."""
+    client("s3", proxy.url).put_object(Bucket=bucket, Key="k", Body=b"12345")
+    proxy.set_faults([{"name": "head", "fault": "503", "operation": "HeadObject", "limit": 1}])
+    s3 = client("s3", proxy.url)
+    with pytest.raises(ClientError) as caught:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"12345"
+    assert proxy.stats()["connections"] == 2  # the PUT's client, then one for HEAD and GET
+
+
 def test_timeout_holds_the_request(proxy: RunningProxy, table: str) -> None:
     proxy.set_faults([_rule("timeout", "dynamodb", hold_seconds=5)])
     dynamodb = client("dynamodb", proxy.url, read_timeout=0.5)
