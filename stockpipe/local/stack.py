@@ -20,12 +20,8 @@ from pathlib import Path
 from typing import Final
 
 from core.errors import StockpipeError
+from stockpipe.local.names import FAKE_KEY_ID, FAKE_SECRET, LOCAL_HOST, REGION, alerts_topic_name
 
-LOCAL_HOST: Final = "127.0.0.1"
-REGION: Final = "us-east-1"
-# moto accepts any credentials; these only keep the SDKs from looking for real ones.
-FAKE_KEY_ID: Final = "testing"
-FAKE_SECRET: Final = "testing"  # a placeholder moto accepts, not a secret
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 KINESIS_MOCK_MAIN: Final = PROJECT_ROOT / ".stockpipe/node/node_modules/kinesis-local/main.js"
 
@@ -119,10 +115,6 @@ def environment(state: StackState) -> dict[str, str]:
     }
 
 
-def alerts_topic_name(stream_name: str) -> str:
-    return f"{stream_name}-alerts"
-
-
 def up(shards: int) -> StackState:
     existing = read_state()
     if existing is not None and _alive(existing.moto_pid) and _alive(existing.kinesis_pid):
@@ -164,7 +156,7 @@ def up(shards: int) -> StackState:
         _wait_for_port(kinesis_port, "kinesis-local", kinesis_log)
         from stockpipe.local.resources import create_resources
 
-        create_resources(state)
+        create_resources(state.endpoint_url, state.kinesis_endpoint_url, state.shards)
     except BaseException:
         down()
         raise
