@@ -138,7 +138,7 @@ def test_the_definitions_are_the_ones_the_local_stack_creates() -> None:
         DEFAULTS.cursor_table,
         DEFAULTS.alerts_table,
     ]
-    # The rows table is keyed symbol + ts, as DESIGN.md says.
+    # The rows table is keyed symbol + ts, as docs/design.md says.
     assert [k["AttributeName"] for k in TABLES["RowsTable"][0]["KeySchema"]] == ["symbol", "ts"]
 
 
