@@ -21,13 +21,9 @@ from typing import Final
 
 from core.errors import StockpipeError
 from stockpipe.local import proxy_process
+from stockpipe.local.names import FAKE_KEY_ID, FAKE_SECRET, LOCAL_HOST, REGION, alerts_topic_name
 from stockpipe.local.proxy_options import ProxyOptions
 
-LOCAL_HOST: Final = "127.0.0.1"
-REGION: Final = "us-east-1"
-# moto accepts any credentials; these only keep the SDKs from looking for real ones.
-FAKE_KEY_ID: Final = "testing"
-FAKE_SECRET: Final = "testing"  # a placeholder moto accepts, not a secret
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 KINESIS_MOCK_MAIN: Final = PROJECT_ROOT / ".stockpipe/node/node_modules/kinesis-local/main.js"
 
@@ -137,10 +133,6 @@ def environment(state: StackState) -> dict[str, str]:
     } | ({"STOCKPIPE_LOCAL_PROXY_URL": state.proxy_url} if state.proxy_url else {})
 
 
-def alerts_topic_name(stream_name: str) -> str:
-    return f"{stream_name}-alerts"
-
-
 def up(shards: int, proxy: ProxyOptions | None = None) -> StackState:
     """Start the stack, or keep the running one; either way the proxy then runs exactly as
     ``proxy`` asks (started, restarted with new options, or stopped: off by default)."""
@@ -186,7 +178,7 @@ def up(shards: int, proxy: ProxyOptions | None = None) -> StackState:
         _wait_for_port(kinesis_port, "kinesis-local", kinesis_log)
         from stockpipe.local.resources import create_resources
 
-        create_resources(state)
+        create_resources(state.moto_endpoint_url, state.kinesis_endpoint_url, state.shards)
         return _reconcile_proxy(state, proxy)
     except BaseException:
         down()
