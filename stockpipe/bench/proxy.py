@@ -13,12 +13,15 @@ Every process is separate (the client here, moto server, the proxy, a stub upstr
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,6 +70,7 @@ class ProxyBench:
     stub: Pair
     moto_latency: Pair  # direct vs the proxy at latency_ms
     stub_latency: Pair
+    cpu_us_per_request: float  # the proxy process's CPU (user + system) per proxied request
 
 
 def bench_proxy(calls: int, latency_ms: float) -> ProxyBench:
@@ -81,18 +85,35 @@ def bench_proxy(calls: int, latency_ms: float) -> ProxyBench:
             _create_table(moto)
             with (
                 _stub(directory) as stub,
-                _proxy(moto, directory / "moto-0", 0.0) as moto_0,
-                _proxy(stub, directory / "stub-0", 0.0) as stub_0,
-                _proxy(moto, directory / "moto-n", latency_ms) as moto_n,
-                _proxy(stub, directory / "stub-n", latency_ms) as stub_n,
+                _proxy(moto, directory / "moto-0", 0.0) as (moto_0, _),
+                _proxy(stub, directory / "stub-0", 0.0) as (stub_0, stub_0_pid),
+                _proxy(moto, directory / "moto-n", latency_ms) as (moto_n, _),
+                _proxy(stub, directory / "stub-n", latency_ms) as (stub_n, _),
             ):
+                moto_pair = _interleaved(_get_item(moto), _get_item(moto_0), calls)
+                before = _cpu_and_requests(stub_0, stub_0_pid)
+                stub_pair = _interleaved(_get_item(stub), _get_item(stub_0), calls)
+                after = _cpu_and_requests(stub_0, stub_0_pid)
+                cpu = (after[0] - before[0]) / (after[1] - before[1]) * 1e6
                 return ProxyBench(
                     latency_ms,
-                    _interleaved(_get_item(moto), _get_item(moto_0), calls),
-                    _interleaved(_get_item(stub), _get_item(stub_0), calls),
+                    moto_pair,
+                    stub_pair,
                     _interleaved(_get_item(moto), _get_item(moto_n), slow_calls, gap),
                     _interleaved(_get_item(stub), _get_item(stub_n), slow_calls, gap),
+                    cpu,
                 )
+
+
+def _cpu_and_requests(proxy_url: str, pid: int) -> tuple[float, int]:
+    """CPU seconds the proxy process has used (Linux /proc, clock-tick resolution) and the
+    requests it has counted: the difference of two is its cost per request, independent of how
+    loaded the machine is."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    with urllib.request.urlopen(f"{proxy_url}/__proxy__/stats", timeout=10) as response:
+        requests = int(json.loads(response.read())["requests"])
+    return ticks / os.sysconf("SC_CLK_TCK"), requests
 
 
 def _interleaved(
@@ -148,12 +169,12 @@ def _create_table(endpoint: str) -> None:
 
 
 @contextmanager
-def _proxy(upstream: str, directory: Path, latency_ms: float) -> Iterator[str]:
+def _proxy(upstream: str, directory: Path, latency_ms: float) -> Iterator[tuple[str, int]]:
     directory.mkdir()
     # A fixed latency, so the p50 check has one expected value.
     started = proxy_process.start(upstream, ProxyOptions(Latency(latency_ms)), directory)
     try:
-        yield f"http://127.0.0.1:{started.port}"
+        yield f"http://127.0.0.1:{started.port}", started.pid
     finally:
         proxy_process.stop(started.pid)
 
@@ -212,6 +233,8 @@ def describe(result: ProxyBench, calls: int) -> list[str]:
         f"at 0 ms ({calls:,} calls each way):",
         pair("moto", result.moto),
         pair("stub upstream (the proxy's own cost)", result.stub),
+        f"  the proxy's CPU: {result.cpu_us_per_request:.0f} us per request (user + system, "
+        "one process, one core)",
         f"at --latency-ms {n:g} ({min(calls, 400):,} calls each way; each direct call after "
         f"an idle {n:g} ms, as the proxy's are):",
         pair("moto", result.moto_latency) + f"; p50 - ({n:g} + direct p50) = "

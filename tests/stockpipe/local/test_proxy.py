@@ -101,6 +101,17 @@ def test_concurrent_connections(proxy: RunningProxy, table: str) -> None:
     assert stats["connections"] == workers
 
 
+def test_delayed_requests_overlap(proxy: RunningProxy, table: str) -> None:
+    """Latency is waited per request, not per proxy: 16 concurrent calls delayed 300 ms each
+    take far less than 16 x 300 ms (the consumer's overlapped sink calls stay overlapped)."""
+    proxy.control("PUT", "latency", {"latency_ms": 300})
+    clients = [client("dynamodb", proxy.url) for _ in range(16)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        list(pool.map(lambda c: _get(c, table), clients))
+    assert time.perf_counter() - started < 16 * 0.300 / 2
+
+
 class _ChunkedUpstream(BaseHTTPRequestHandler):
     """An upstream that answers in the framings moto rarely uses: chunked, and close-delimited."""
 
