@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from stockpipe.main_job import local_pipeline
-from tests.stockpipe.local.conftest import client
+from tests.stockpipe.local.conftest import RunningProxy, client
 
 STOCKPIPE = [sys.executable, "-m", "stockpipe"]
 
@@ -148,3 +149,54 @@ def test_bad_proxy_flags_of_local_up(tmp_path: Path, args: list[str], named: str
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert named in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "local" / "stack.json").exists()  # nothing was started
+
+
+def test_local_proxy_commands_drive_the_running_proxy(
+    proxy: RunningProxy, table: str, tmp_path: Path
+) -> None:
+    """``stockpipe local proxy ...`` finds the proxy through the stack's state file (written
+    here by hand, pointing at the module's proxy, so no whole stack is needed)."""
+    local = tmp_path / "local"
+    local.mkdir()
+    port = int(proxy.url.rsplit(":", 1)[1])
+    (local / "stack.json").write_text(
+        json.dumps(
+            {
+                "moto_port": 1,
+                "kinesis_port": 1,
+                "kinesis_tls_port": 1,
+                "moto_pid": 0,
+                "kinesis_pid": 0,
+                "shards": 1,
+                "proxy_port": port,
+                "proxy_pid": None,
+                "proxy_argv": None,
+            }
+        )
+    )
+    env = {**os.environ, "STOCKPIPE_LOCAL_DIR": str(local)}
+
+    def cli(*args: str) -> Any:
+        done = subprocess.run(
+            [*STOCKPIPE, "local", "proxy", *args],
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        return done.returncode, (json.loads(done.stdout) if done.returncode == 0 else done.stderr)
+
+    schedule = tmp_path / "faults.json"
+    schedule.write_text(json.dumps([{"name": "f", "fault": "500", "enabled": False}]))
+    assert cli("faults", "--load", str(schedule))[1]["rules"][0]["name"] == "f"
+    assert cli("enable", "f")[1]["rules"][0]["enabled"] is True
+    dynamodb = client("dynamodb", proxy.url)
+    with pytest.raises(ClientError):
+        dynamodb.get_item(TableName=table, Key={"k": {"S": "a"}})
+    assert cli("disable", "f")[1]["rules"][0]["enabled"] is False
+    dynamodb.get_item(TableName=table, Key={"k": {"S": "a"}})
+    assert cli("stats")[1]["faults_by_rule"] == {"f": 1}
+    assert cli("latency", "--latency-ms", "3", "--latency-p99-ms", "9")[1]["p99_ms"] == 9
+    assert cli("latency")[1]["shape"] == "lognormal, median 3 ms, p99 9 ms"
+    code, error = cli("enable", "nothing")
+    assert code == 2 and len(error.strip().splitlines()) == 1 and "'nothing'" in error
