@@ -66,7 +66,8 @@ def add_arguments(
     with an environment of its own can ask for a proxy without new flags."""
 
     def default(name: str) -> str | None:
-        return os.environ.get(f"STOCKPIPE_LOCAL_{name}") if env_defaults else None
+        # An empty variable means unset (``VAR= stockpipe local up``), not "0" or the path "".
+        return (os.environ.get(f"STOCKPIPE_LOCAL_{name}") or None) if env_defaults else None
 
     group = parser.add_argument_group("proxy (latency and fault injection; off by default)")
     group.add_argument(
@@ -99,5 +100,5 @@ def options_from(args: argparse.Namespace) -> ProxyOptions:
     """The options of parsed arguments; a bad combination raises a UsageError naming it.
     (argparse applies ``type`` to string defaults too, so env defaults are checked alike.)"""
     latency = Latency(args.latency_ms, args.latency_jitter_ms, args.latency_p99_ms)
-    faults = None if args.faults in (None, "") else Path(args.faults)
+    faults = None if args.faults is None else Path(args.faults)
     return ProxyOptions(latency, faults, args.proxy_seed)

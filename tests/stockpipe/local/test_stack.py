@@ -200,3 +200,24 @@ def test_local_proxy_commands_drive_the_running_proxy(
     assert cli("latency")[1]["shape"] == "lognormal, median 3 ms, p99 9 ms"
     code, error = cli("enable", "nothing")
     assert code == 2 and len(error.strip().splitlines()) == 1 and "'nothing'" in error
+
+
+def test_proxy_settings_from_the_environment(tmp_path: Path) -> None:
+    """``STOCKPIPE_LOCAL_*`` stand in for the flags (how local_pipeline asks for a proxy): a
+    bad one is refused like the flag, an empty one means unset."""
+    from stockpipe.cli import build_parser
+    from stockpipe.local.proxy_options import options_from
+
+    env = {**os.environ, "STOCKPIPE_LOCAL_DIR": str(tmp_path), "STOCKPIPE_LOCAL_LATENCY_MS": "x"}
+    done = subprocess.run(
+        [*STOCKPIPE, "local", "up"], env=env, check=False, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "--latency-ms" in done.stderr and "'x'" in done.stderr
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STOCKPIPE_LOCAL_LATENCY_MS", "20")
+        patch.setenv("STOCKPIPE_LOCAL_LATENCY_P99_MS", "80")
+        patch.setenv("STOCKPIPE_LOCAL_FAULTS", "")
+        options = options_from(build_parser().parse_args(["local", "up"]))
+    assert (options.latency.median_ms, options.latency.p99_ms, options.faults) == (20, 80, None)
