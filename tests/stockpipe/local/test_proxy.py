@@ -65,6 +65,25 @@ def test_s3_multi_megabyte_put_and_get(
     assert s3.head_object(Bucket=bucket, Key="big/object.bin")["ContentLength"] == len(body)
 
 
+def test_s3_multipart_upload_with_concurrent_parts(
+    proxy: RunningProxy, moto_endpoint: str, bucket: str
+) -> None:
+    from io import BytesIO
+
+    from boto3.s3.transfer import TransferConfig
+
+    body = random.Random(2).randbytes(13 * 1024 * 1024)
+    transfer = TransferConfig(
+        multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024, max_concurrency=3
+    )
+    client("s3", proxy.url).upload_fileobj(BytesIO(body), bucket, "multi", Config=transfer)
+    stored = client("s3", moto_endpoint).get_object(Bucket=bucket, Key="multi")["Body"].read()
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(body).digest()
+    operations = proxy.stats()["by_operation"]
+    assert operations["s3.UploadPart"] == 3
+    assert operations["s3.CreateMultipartUpload"] == operations["s3.CompleteMultipartUpload"] == 1
+
+
 def test_chunked_request_body_is_forwarded(
     proxy: RunningProxy, moto_endpoint: str, bucket: str
 ) -> None:
