@@ -28,7 +28,8 @@ from core.errors import StockpipeError
 from core.settings import Settings
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[1]
-KCL_JARS: Final = PROJECT_ROOT / ".stockpipe/kcl-jars"
+# Where `make setup` fetches the jars to in a checkout; ``STOCKPIPE_KCL_JARS_DIR`` says otherwise.
+DEFAULT_KCL_JARS: Final = PROJECT_ROOT / ".stockpipe/kcl-jars"
 MAIN_CLASS: Final = "software.amazon.kinesis.multilang.MultiLangDaemon"
 # ECS gives a task 30 s between SIGTERM and SIGKILL; the daemon's graceful shutdown (which
 # asks every processor to flush and checkpoint) must fit well inside it.
@@ -58,7 +59,7 @@ class DaemonError(StockpipeError):
 def kcl_properties(settings: Settings, *, local: bool, worker_id: str) -> dict[str, str]:
     properties = {
         # The child process per shard: this interpreter, so the venv's packages are there.
-        "executableName": f"{sys.executable} -m consumer.kcl_app",
+        "executableName": f"{sys.executable} -m {settings.processor_module}",
         "processingLanguage": f"python/{sys.version_info.major}.{sys.version_info.minor}",
         "streamName": settings.stream_name,
         "applicationName": settings.application_name,
@@ -114,9 +115,16 @@ def write_properties(path: Path, properties: Mapping[str, str]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def java_command(properties_path: Path, jars: Path = KCL_JARS) -> list[str]:
+def kcl_jars(settings: Settings) -> Path:
+    return Path(settings.kcl_jars_dir) if settings.kcl_jars_dir else DEFAULT_KCL_JARS
+
+
+def java_command(properties_path: Path, jars: Path) -> list[str]:
     if not any(jars.glob("amazon-kinesis-client-multilang-*.jar")):
-        raise DaemonError(f"the KCL jars are not in {jars}; run `make setup` first")
+        raise DaemonError(
+            f"the KCL jars are not in {jars}; run `make setup` first, or point "
+            "STOCKPIPE_KCL_JARS_DIR at the directory that holds them"
+        )
     # UTC log times (consumer/daemon_logs.py reads them as UTC).
     return [
         "java",
@@ -206,10 +214,9 @@ def forget_stale_statuses(status_dir: Path, now: float) -> None:
 
 def open_shards(settings: Settings) -> set[str]:
     """The stream's open shards (no ending sequence): the ones the fleet must work on."""
-    import boto3
+    from core.aws import client
 
-    session: Any = boto3.session.Session(region_name=settings.region)
-    kinesis = session.client("kinesis", endpoint_url=settings.kinesis_endpoint_url)
+    kinesis = client("kinesis", settings)
     found: set[str] = set()
     kwargs: dict[str, Any] = {"StreamName": settings.stream_name}
     while True:

@@ -1,5 +1,7 @@
-"""boto3 clients for the consumer, configured once: endpoints from settings, botocore's
-"standard" retry mode (throttling and transient errors retried with backoff and jitter)."""
+"""The one place boto3 sessions and clients are made: region, credentials and endpoints come
+from ``Settings`` (Kinesis has its own endpoint locally; every other service shares one), and
+botocore's "standard" retry mode retries throttling and transient errors with backoff and
+jitter. Every component asks here instead of building its own session."""
 
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ RETRY_CONFIG = Config(
 )
 
 
-def _session(settings: Settings) -> boto3.session.Session:
+def session(settings: Settings) -> boto3.session.Session:
+    """A session with the settings' region; the settings' credentials when given (only for
+    local endpoints), else the SDK's own chain (the task or function role on AWS)."""
     secret = settings.aws_secret_access_key
     return boto3.session.Session(
         region_name=settings.region,
@@ -32,15 +36,26 @@ def _session(settings: Settings) -> boto3.session.Session:
     )
 
 
+def endpoint_for(service: str, settings: Settings) -> str | None:
+    return settings.kinesis_endpoint_url if service == "kinesis" else settings.endpoint_url
+
+
+def client(service: str, settings: Settings, config: Config | None = None) -> Any:
+    """A low-level client of ``service`` at its configured endpoint (typed by the caller)."""
+    return session(settings).client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint_for(service, settings),
+        config=config or RETRY_CONFIG,
+    )
+
+
 def dynamodb_resource(settings: Settings) -> DynamoDBServiceResource:
-    resource: Any = _session(settings).resource(
+    resource: Any = session(settings).resource(
         "dynamodb", endpoint_url=settings.endpoint_url, config=RETRY_CONFIG
     )
     return resource  # type: ignore[no-any-return]
 
 
 def s3_client(settings: Settings) -> S3Client:
-    client: Any = _session(settings).client(
-        "s3", endpoint_url=settings.endpoint_url, config=RETRY_CONFIG
-    )
-    return client  # type: ignore[no-any-return]
+    s3: S3Client = client("s3", settings)
+    return s3

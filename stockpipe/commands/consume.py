@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         default_worker_id,
         forget_stale_statuses,
         java_command,
+        kcl_jars,
         kcl_properties,
         open_shards,
         run_daemon,
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if log_path is not None:
         print(f"consumer: daemon log in {log_path}", file=sys.stderr, flush=True)
     return run_daemon(
-        java_command(properties),
+        java_command(properties, kcl_jars(settings)),
         daemon_env(os.environ, status_dir.resolve(), worker_id),
         status_dir,
         args.until_idle,
