@@ -23,10 +23,17 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockpipe.settings import Settings, get_settings
-from trend.dynamo import DynamoAlertLedger, DynamoCursorStore, RowsTableReader, StateTableSymbols
+from trend.budget import Budget
+from trend.dynamo import (
+    DynamoAlertLedger,
+    DynamoCursorStore,
+    DynamoRotation,
+    RowsTableReader,
+    StateTableSymbols,
+)
 from trend.errors import ConfigError, RunIncomplete
 from trend.ports import AlertPublisher, Clock
-from trend.runner import Policy, Ports, RunReport, run_once
+from trend.runner import SAFETY_MARGIN_SECONDS, Policy, Ports, RunReport, run_once
 from trend.sns import SnsPublisher
 
 SERVICE: Final = "stockpipe-trend"
@@ -88,6 +95,7 @@ def build_ports(
         ledger=DynamoAlertLedger(dynamodb, settings.alerts_table, ttl),
         publisher=publisher,
         clock=clock,
+        rotation=DynamoRotation(dynamodb, settings.cursor_table),
     )
 
 
@@ -116,12 +124,10 @@ def run(event: EventBridgeEvent, context: LambdaContext, ports: Ports, policy: P
     failed, after recording metrics, so the scheduler retries (safely: see trend/runner.py)."""
     owner = f"{context.aws_request_id}/{uuid.uuid4().hex[:8]}"  # unique even across retries
     logger.info("run starting", extra={"scheduled_time": event.get("time"), "owner": owner})
-    report = run_once(
-        ports,
-        policy,
-        owner,
-        seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
-    )
+    # The budget is what the invocation has left minus a margin: a symbol cut short is redone
+    # by the next run, an alert published as the function is killed may be sent twice.
+    seconds = context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS
+    report = run_once(ports, policy, owner, Budget(max(seconds, 0.0)))
     _record(report)
     logger.info("run finished", extra={"report": asdict(report)})
     if report.failed:
