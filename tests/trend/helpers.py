@@ -54,7 +54,7 @@ def synthetic_rows(
     pipeline = TickPipeline()
     names = [f"S{n:0{max(3, len(str(symbols - 1)))}d}" for n in range(symbols)]
     prices = {name: Decimal(rng.randrange(5_000, 20_000)) / 100 for name in names}
-    rows = []
+    rows: list[EnrichedRow] = []
     for minute in range(per_symbol):
         ts = start + timedelta(minutes=minute)
         for name in names:
