@@ -160,7 +160,8 @@ def run_once(ports: Ports, policy: Policy, owner: str, budget: Budget | None = N
     report.symbols_total = len(ring)
     finished = 0
     for found in ring:
-        if budget.exhausted():
+        # The first symbol runs whatever the budget: every run moves the rotation on.
+        if finished and budget.exhausted():
             report.out_of_time = True
             break
         outcome = _run_found(found, ports, policy, owner, report, budget, first=finished == 0)

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
+from stockpipe.commands._args import positive_float
 from stockpipe.errors import UsageError
+
+# A Lambda invocation lives at most 15 minutes: a run without --time-budget gets what a
+# function with the maximum timeout would (minus the runner's safety margin).
+LAMBDA_MAX_SECONDS: Final = 15 * 60
 
 
 def register(commands: Any) -> None:
@@ -21,6 +27,16 @@ def register(commands: Any) -> None:
         action="store_true",
         help="create the cursor and alerts tables first if they are missing",
     )
+    once.add_argument(
+        "--time-budget",
+        type=positive_float,
+        metavar="SECONDS",
+        help=(
+            "seconds the run may spend, as the Lambda's remaining time minus its safety margin "
+            "(deployed: 45 for the 60 s timeout); the next run resumes where this one stopped. "
+            "Default: a 15-minute function's budget"
+        ),
+    )
     once.set_defaults(handler=run_once)
     tail = actions.add_parser("tail", help="print the alerts delivered to the local SQS queue")
     tail.add_argument("--follow", "-f", action="store_true", help="keep waiting for more")
@@ -30,18 +46,24 @@ def register(commands: Any) -> None:
 
 
 class _LocalContext:
-    """What Powertools reads from a Lambda context, for a run outside Lambda."""
+    """What Powertools and the handler read from a Lambda context, for a run outside Lambda.
+    ``budget``: the run's time budget; the context's remaining time is that plus the safety
+    margin the handler takes off, so the handler's own arithmetic gives the run ``budget``."""
 
     function_name = "stockpipe-trend-local"
     function_version = "$LATEST"
     memory_limit_in_mb = 256
     invoked_function_arn = "arn:aws:lambda:local:000000000000:function:stockpipe-trend-local"
 
-    def __init__(self) -> None:
+    def __init__(self, budget: float | None = None) -> None:
+        from trend.runner import SAFETY_MARGIN_SECONDS
+
         self.aws_request_id = str(uuid.uuid4())
+        lifetime = LAMBDA_MAX_SECONDS if budget is None else budget + SAFETY_MARGIN_SECONDS
+        self._deadline = time.monotonic() + lifetime
 
     def get_remaining_time_in_millis(self) -> int:
-        return 15 * 60 * 1000  # a CLI run has no deadline; Lambda's maximum keeps it bounded
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def scheduled_event(now: datetime) -> dict[str, Any]:
@@ -81,7 +103,7 @@ def run_once(args: argparse.Namespace) -> int:
         for name in ensure_tables(client, settings):
             print(f"created table {name}")
     try:
-        result = handler(scheduled_event(datetime.now(UTC)), _LocalContext())
+        result = handler(scheduled_event(datetime.now(UTC)), _LocalContext(args.time_budget))
     except TrendError as exc:
         raise UsageError(str(exc)) from exc
     print(

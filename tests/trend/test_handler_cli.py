@@ -86,3 +86,22 @@ def test_cli_names_missing_settings(
     assert "STOCKPIPE_ALERTS_TOPIC_ARN is not set" in err
     assert "STOCKPIPE_ALERTS_QUEUE_URL is not set" in err
     get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "nan", "inf", ""])
+def test_cli_time_budget_must_be_a_positive_number(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["alerts", "run-once", "--time-budget", value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--time-budget" in err and "positive number" in err
+
+
+def test_local_context_gives_the_handler_the_budget_asked_for() -> None:
+    from trend.runner import SAFETY_MARGIN_SECONDS
+
+    remaining = _LocalContext(2.5).get_remaining_time_in_millis() / 1000
+    assert 2.4 < remaining - SAFETY_MARGIN_SECONDS <= 2.5
+    assert _LocalContext().get_remaining_time_in_millis() > 14 * 60 * 1000
