@@ -116,7 +116,11 @@ def _record(report: RunReport) -> None:
     metrics.add_metric(name="SymbolsDeferred", unit=count, value=len(report.deferred))
     metrics.add_metric(name="SymbolsSkipped", unit=count, value=len(report.skipped))
     metrics.add_metric(name="SymbolsFailed", unit=count, value=len(report.failed))
+    # An out-of-time run is not an error (the rotation resumes it) but on-call must see it:
+    # alerts then wait up to ceil(total / per run) schedule periods. deploy/monitoring.py
+    # alarms on RunOutOfTime; SymbolsRemaining says by how much a run fell short.
     metrics.add_metric(name="RunOutOfTime", unit=count, value=int(report.out_of_time))
+    metrics.add_metric(name="SymbolsRemaining", unit=count, value=report.symbols_remaining)
 
 
 def run(event: EventBridgeEvent, context: LambdaContext, ports: Ports, policy: Policy) -> RunReport:
@@ -129,7 +133,11 @@ def run(event: EventBridgeEvent, context: LambdaContext, ports: Ports, policy: P
     seconds = context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS
     report = run_once(ports, policy, owner, Budget(max(seconds, 0.0)))
     _record(report)
-    logger.info("run finished", extra={"report": asdict(report)})
+    summary = summarize(report)
+    if report.complete:
+        logger.info("run finished", extra={"report": summary})
+    else:
+        logger.warning("run incomplete: out of time", extra={"report": summary})
     if report.failed:
         raise RunIncomplete(report.failed)
     return report
@@ -141,5 +149,16 @@ def run(event: EventBridgeEvent, context: LambdaContext, ports: Ports, policy: P
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     """Entry point (EventBridge Scheduler/rule, ``Scheduled Event``)."""
     ports, policy = _runtime()
-    report = run(event, context, ports, policy)
-    return {**asdict(report), "sent": report.sent}
+    return summarize(run(event, context, ports, policy))
+
+
+def summarize(report: RunReport) -> dict[str, Any]:
+    """The invocation's result: the report, plus ``status`` - "complete" only when every
+    symbol was reached; "incomplete" when the budget ran out first (the rest are the next
+    runs' share: ``symbols_remaining``, starting after ``resume_after``)."""
+    return {
+        **asdict(report),
+        "sent": report.sent,
+        "complete": report.complete,
+        "status": "complete" if report.complete else "incomplete",
+    }

@@ -16,6 +16,9 @@ from stockpipe.errors import UsageError
 # A Lambda invocation lives at most 15 minutes: a run without --time-budget gets what a
 # function with the maximum timeout would (minus the runner's safety margin).
 LAMBDA_MAX_SECONDS: Final = 15 * 60
+# run-once's exit status when the budget ran out before every symbol was reached: not a
+# failure of the alerts sent (all exactly once), but not a success a script should ignore.
+EXIT_INCOMPLETE: Final = 3
 
 
 def register(commands: Any) -> None:
@@ -112,7 +115,17 @@ def run_once(args: argparse.Namespace) -> int:
         f"alerts sent, {result['already_sent']} already sent before, "
         f"{len(result['deferred'])} symbols deferred (another run holds an alert)"
     )
-    return 0
+    total, remaining = result["symbols_total"], result["symbols_remaining"]
+    reached = total - remaining
+    if result["complete"]:
+        print(f"complete: all {total} symbols reached in {result['seconds']:.1f} s")
+        return 0
+    print(
+        f"incomplete: out of time after {result['seconds']:.1f} s, {reached} of {total} "
+        f"symbols reached, {remaining} remaining; the next run resumes after "
+        f"{result['resume_after']}"
+    )
+    return EXIT_INCOMPLETE
 
 
 def run_tail(args: argparse.Namespace) -> int:
