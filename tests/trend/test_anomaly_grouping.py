@@ -80,7 +80,7 @@ def test_a_quiet_symbol_keeps_held_moves_until_the_clock_ends_the_window() -> No
 def _expected_listing(moves: list[RowView]) -> list[datetime]:
     """The moves a digest lists, by the rule stated independently: the LISTED_MOVES largest by
     |change_pct|, the earlier first on a tie, shown in time order."""
-    ranked = sorted(moves, key=lambda r: (-abs(r.change_pct or 0), r.ts))
+    ranked = sorted(moves, key=lambda r: (-abs(r.change_pct or Decimal(0)), r.ts))
     return sorted(r.ts for r in ranked[:LISTED_MOVES])
 
 
@@ -138,7 +138,7 @@ def test_a_cursor_saved_before_the_bound_is_read_bounded() -> None:
     raw = msgspec.json.encode({"row_ts": "x", "position": "y", "anomaly": old}).decode()
     state = decode_cursor("AAPL", raw).anomaly
     assert state.held == 50 and (state.first_held, state.last_held) == (moves[0].ts, moves[-1])
-    ranked = sorted(moves, key=lambda m: (-abs(m.change_pct or 0), m.ts))[:LISTED_MOVES]
+    ranked = sorted(moves, key=lambda m: (-abs(m.change_pct or Decimal(0)), m.ts))[:LISTED_MOVES]
     assert state.pending == sorted(ranked, key=lambda m: m.ts)
 
 
