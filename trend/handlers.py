@@ -52,6 +52,7 @@ def policy_from(settings: Settings) -> Policy:
         cooldown=timedelta(minutes=settings.alert_cooldown_minutes),
         lease=timedelta(seconds=settings.alert_lease_seconds),
         settle=timedelta(seconds=settings.alert_settle_seconds),
+        workers=settings.alert_workers,
     )
 
 

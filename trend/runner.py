@@ -61,6 +61,7 @@ import bisect
 import enum
 import logging
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
@@ -105,6 +106,7 @@ class Policy:
     cooldown: timedelta
     lease: timedelta
     settle: timedelta
+    workers: int = 1  # symbols evaluated at a time
 
 
 @dataclass
@@ -135,9 +137,8 @@ class RunReport:
 
 
 class _Outcome(enum.Enum):
-    DONE = "done"
-    DEFERRED = "deferred"
-    OUT_OF_TIME = "out_of_time"
+    DONE = "done"  # evaluated, skipped, failed or deferred: the rotation may move past it
+    OUT_OF_TIME = "out_of_time"  # cut between two alerts: the next run starts with it
 
 
 def rotate(found: Sequence[DurableSymbol], after: str | None) -> list[DurableSymbol]:
@@ -152,26 +153,25 @@ def rotate(found: Sequence[DurableSymbol], after: str | None) -> list[DurableSym
 def run_once(ports: Ports, policy: Policy, owner: str, budget: Budget | None = None) -> RunReport:
     """Evaluate the symbols, starting after the rotation point, until every one is done or
     ``budget`` is spent. A failing symbol is recorded and the others still run; the caller
-    decides whether that fails the invocation (the Lambda does: its retry resumes)."""
+    decides whether that fails the invocation (the Lambda does: its retry resumes).
+
+    ``policy.workers`` symbols are evaluated at a time: a symbol's cost is almost all round trips
+    to DynamoDB and SNS, so threads multiply the symbols a budget covers. Symbols never
+    share a cursor or an alert, so each keeps its exactly-once protocol whatever the others
+    do; the rotation resumes after the last symbol of the finished *prefix* of the ring, so
+    a symbol still in flight when the budget ran out is where the next run starts."""
     budget = budget or Budget(None)
     report = RunReport()
     report.started_after = ports.rotation.resume_after()
     ring = rotate(sorted(ports.symbols.symbols(), key=lambda d: d.symbol), report.started_after)
     report.symbols_total = len(ring)
-    finished = 0
-    for found in ring:
-        # The first symbol runs whatever the budget: every run moves the rotation on.
-        if finished and budget.exhausted():
-            report.out_of_time = True
-            break
-        outcome = _run_found(found, ports, policy, owner, report, budget, first=finished == 0)
-        if outcome is _Outcome.OUT_OF_TIME:
-            report.out_of_time = True
-            break
-        finished += 1
-        report.resume_after = found.symbol
+    outcomes = _evaluate_ring(ring, ports, policy, owner, budget, report)
+    prefix = next((i for i, o in enumerate(outcomes) if o is not _Outcome.DONE), len(outcomes))
+    finished = sum(o is _Outcome.DONE for o in outcomes)
+    report.out_of_time = finished < len(ring)
     report.symbols_remaining = len(ring) - finished
-    if report.resume_after is not None:
+    if prefix:
+        report.resume_after = ring[prefix - 1].symbol
         ports.rotation.save(report.resume_after, ports.clock())
     else:
         report.resume_after = report.started_after
@@ -184,6 +184,63 @@ def run_once(ports: Ports, policy: Policy, owner: str, budget: Budget | None = N
             report.symbols_remaining,
         )
     return report
+
+
+def _evaluate_ring(
+    ring: Sequence[DurableSymbol],
+    ports: Ports,
+    policy: Policy,
+    owner: str,
+    budget: Budget,
+    report: RunReport,
+) -> list[_Outcome | None]:
+    """Each symbol's outcome, in ring order; None: not started (the budget was spent)."""
+    outcomes: list[_Outcome | None] = [None] * len(ring)
+
+    def one(index: int) -> tuple[_Outcome, RunReport]:
+        part = RunReport()
+        # The first symbol runs whatever the budget: every run moves the rotation on.
+        return _run_found(ring[index], ports, policy, owner, part, budget, first=index == 0), part
+
+    def record(index: int, result: tuple[_Outcome, RunReport]) -> bool:
+        outcomes[index], part = result
+        _merge(report, part)
+        return outcomes[index] is not _Outcome.OUT_OF_TIME
+
+    workers = max(1, policy.workers)
+    if workers == 1:
+        for index in range(len(ring)):
+            if index and budget.exhausted():
+                break
+            if not record(index, one(index)):
+                break
+        return outcomes
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="symbol") as pool:
+        in_flight: dict[Future[tuple[_Outcome, RunReport]], int] = {}
+        index, stopping = 0, False
+        while in_flight or (index < len(ring) and not stopping):
+            while index < len(ring) and len(in_flight) < workers and not stopping:
+                if index and budget.exhausted():
+                    stopping = True
+                    break
+                in_flight[pool.submit(one, index)] = index
+                index += 1
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                if not record(in_flight.pop(future), future.result()):
+                    stopping = True
+    return outcomes
+
+
+def _merge(report: RunReport, part: RunReport) -> None:
+    report.symbols += part.symbols
+    report.rows += part.rows
+    report.crossings_sent += part.crossings_sent
+    report.anomaly_alerts_sent += part.anomaly_alerts_sent
+    report.already_sent += part.already_sent
+    report.deferred += part.deferred
+    report.skipped += part.skipped
+    report.failed |= part.failed
 
 
 def _run_found(
@@ -239,7 +296,7 @@ def _run_symbol(
             return _Outcome.OUT_OF_TIME  # cursor not saved: the next run re-finds the rest
         if not _deliver(symbol, alert, ports, policy, owner, report):
             report.deferred.append(symbol)
-            return _Outcome.DEFERRED
+            return _Outcome.DONE
     if result.changed:
         ports.cursors.advance(symbol, result.cursor, ports.clock())
     return _Outcome.DONE

@@ -6,7 +6,7 @@ import argparse
 import platform
 from typing import Any
 
-from stockpipe.commands._args import positive_int
+from stockpipe.commands._args import positive_float, positive_int
 
 
 def register(commands: Any) -> None:
@@ -44,6 +44,36 @@ def register(commands: Any) -> None:
     lake.add_argument("--symbols", type=positive_int, default=100)
     lake.add_argument("--seed", type=int, default=7)
     lake.set_defaults(handler=run_lake)
+    alerts = targets.add_parser(
+        "alerts", help="alert runs on the local stack: symbols/s, runs to cover, time to alert"
+    )
+    alerts.add_argument("--symbols", type=positive_int, nargs="+", default=[10_000, 50_000])
+    alerts.add_argument(
+        "--budget",
+        type=positive_float,
+        default=45.0,
+        help="a run's budget in seconds (deployed: 60 s timeout - 15 s margin)",
+    )
+    alerts.add_argument("--crossing-every", type=positive_int, default=50)
+    alerts.add_argument("--samples", type=positive_int, default=100_000)
+    alerts.add_argument("--seed", type=int, default=7)
+    alerts.set_defaults(handler=run_alerts)
+
+
+def run_alerts(args: argparse.Namespace) -> int:
+    from stockpipe.bench_alerts import bench_alerts, derivation, describe
+    from stockpipe.settings import Settings
+
+    results = bench_alerts(args.symbols, args.budget, args.crossing_every, args.samples, args.seed)
+    for result in results:
+        print(describe(result))
+    print(derivation(Settings().flush_seconds, args.samples, args.seed))
+    print(
+        f"command: stockpipe bench alerts --symbols {' '.join(map(str, args.symbols))} "
+        f"--budget {args.budget:g} --crossing-every {args.crossing_every} "
+        f"--samples {args.samples} --seed {args.seed}"
+    )
+    return 0
 
 
 def run_consumer(args: argparse.Namespace) -> int:
