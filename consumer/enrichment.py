@@ -1,5 +1,5 @@
 """Per-symbol enrichment: prev price, change, % change, anomaly, 4-period moving average, and
-the acceptance rules for late and duplicate ticks (DESIGN.md, "Acceptance of ticks").
+the acceptance rules for late and duplicate ticks (docs/design.md, "Acceptance").
 
 Arithmetic is ``Decimal``: the running sum of the window is exact (no float drift over a
 long-lived shard), and the anomaly threshold is exact (a move of exactly 5 % is not an
@@ -14,12 +14,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Final
 
-import msgspec
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import Tick
+from core.contracts.window import MA_PERIODS, SymbolWindow
 
-from consumer.rows import EnrichedRow
-from producer.tick import Tick
-
-MA_PERIODS: Final = 4
 ANOMALY_PCT: Final = Decimal(5)
 _HUNDRED: Final = Decimal(100)
 # change_pct is stored rounded to 10 decimal places (every sink stores the same exact value);
@@ -29,17 +27,8 @@ _PCT_QUANTUM: Final = Decimal(1).scaleb(-PCT_DECIMALS)
 _MA_DIVISOR: Final = Decimal(MA_PERIODS)
 
 
-class SymbolWindow(msgspec.Struct, gc=False):
-    """Everything the engine remembers about one symbol: small, serialisable, O(1) to update."""
-
-    last_ts: datetime
-    last_price: Decimal
-    recent: list[Decimal]  # the last <= MA_PERIODS accepted prices, oldest first
-    recent_sum: Decimal
-
-
 class Rejection(Enum):
-    """A tick that was not accepted (see DESIGN.md)."""
+    """A tick that was not accepted (docs/design.md, "Acceptance")."""
 
     DUPLICATE = "duplicate"  # same ts and price as the symbol's last accepted tick: dropped
     LATE = "late"  # not newer than the last accepted tick otherwise: a dead letter
@@ -115,15 +104,3 @@ class Enricher:
             sequence_number=sequence_number,
             arrival_ts=arrival_ts,
         )
-
-
-_window_encoder: Final = msgspec.json.Encoder()
-_window_decoder: Final = msgspec.json.Decoder(SymbolWindow)
-
-
-def encode_window(window: SymbolWindow) -> bytes:
-    return _window_encoder.encode(window)
-
-
-def decode_window(raw: bytes) -> SymbolWindow:
-    return _window_decoder.decode(raw)

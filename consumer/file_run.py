@@ -8,9 +8,9 @@ from typing import Final
 
 import msgspec
 
-from consumer.dead_letters import DeadLetter
 from consumer.pipeline import Counts, TickPipeline
-from consumer.rows import EnrichedRow, row_to_record
+from core.contracts.dead_letter import DeadLetter
+from core.contracts.row import EnrichedRow, row_to_record
 
 FILE_SHARD_ID: Final = "file"
 _encoder: Final = msgspec.json.Encoder(decimal_format="number")

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from consumer.dead_letters import DeadLetter, make_dead_letter
 from consumer.enrichment import Enricher, Rejection
-from consumer.rows import EnrichedRow
-from producer.errors import InvalidTick
-from producer.tick import Tick, decode_tick, format_ts
+from core.contracts.dead_letter import DeadLetter, make_dead_letter
+from core.contracts.rejects import InvalidTick
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import Tick, decode_tick, format_ts
 
 LATE: Final = "late"
 

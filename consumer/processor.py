@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Final, Protocol
 
-from consumer.dead_letters import DeadLetter
 from consumer.enrichment import Enricher
 from consumer.errors import ConsumerError, LeaseGone
 from consumer.pipeline import TickPipeline
-from consumer.rows import EnrichedRow
 from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
-from producer.errors import InvalidTick
-from producer.tick import Tick, decode_tick
+from core.contracts.dead_letter import DeadLetter
+from core.contracts.rejects import InvalidTick
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import Tick, decode_tick
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class ShardProcessor:
 
     def commit(self, checkpointer: Checkpointer, sequence_number: str | None) -> None:
         """Make everything applied so far durable, then checkpoint. The order is the
-        delivery guarantee (DESIGN.md, "Delivery: effectively once"); a crash between any
+        delivery guarantee (docs/design.md, "Delivery: effectively once"); a crash between any
         two steps leaves a state that a replay from the previous checkpoint repairs."""
         pending = self._pending
         # 1. Rows to DynamoDB. Keyed by symbol + ts: a replay rewrites the same items.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from consumer.schema import ROWS_HASH_KEY, ROWS_RANGE_KEY, ROWS_TTL_ATTRIBUTE
-from stockpipe.settings import Settings
+from core.contracts.schema import ROWS_HASH_KEY, ROWS_RANGE_KEY, ROWS_TTL_ATTRIBUTE
+from core.settings import Settings
 
 
 def table_definitions(settings: Settings) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """The analysts' side of the lake: the Glue database and tables (columns and partition
-projection from consumer.lake.ddl, the same source as sql/ddl/), an Athena workgroup that
+projection from lake.ddl, the same source as sql/ddl/), an Athena workgroup that
 enforces its result location, encryption and a bytes-scanned limit, and the named queries of
 sql/queries/ saved in it."""
 
@@ -14,9 +14,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from consumer.lake import ddl
-from consumer.lake.catalog import load_catalog
-from stockpipe.settings import Settings
+from core.settings import Settings
+from lake import ddl
+from lake.catalog import load_catalog
 
 ATHENA_RESULTS_PREFIX: Final = "athena-results"
 ATHENA_RESULTS_EXPIRATION: Final = Duration.days(7)

@@ -45,12 +45,16 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from consumer import tables as consumer_tables
+from core.settings import Settings
 from deploy.catalog import ATHENA_RESULTS_EXPIRATION, ATHENA_RESULTS_PREFIX, LakeCatalog
-from deploy.lambda_bundle import PipBundling
+from deploy.lambda_bundle import LAMBDA_PYTHON_VERSION, PipBundling
 from deploy.monitoring import Monitored, Monitoring
 from deploy.options import StackOptions, read_options
-from stockpipe.settings import Settings
 from trend import tables as trend_tables
+
+LAMBDA_RUNTIME: Final = lambda_.Runtime(
+    f"python{LAMBDA_PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON, supports_inline_code=True
+)
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[1]
 CONSUMER_DOCKERFILE: Final = "consumer/Dockerfile"
@@ -78,7 +82,7 @@ def settings_env(**values: str) -> dict[str, str]:
     setting fails the synth instead of being silently ignored at run time."""
     unknown = sorted(set(values) - set(Settings.model_fields))
     if unknown:
-        raise ValueError(f"not fields of stockpipe.settings.Settings: {unknown}")
+        raise ValueError(f"not fields of core.settings.Settings: {unknown}")
     prefix = str(Settings.model_config.get("env_prefix", ""))
     return {f"{prefix}{name.upper()}": value for name, value in values.items()}
 
@@ -437,7 +441,7 @@ class StockpipeStack(Stack):
             "consumer",
             image=self._consumer_image(),
             # Settings only; `stockpipe consume` writes the daemon's properties from them at
-            # start (stockpipe/daemon.py), so no properties file is edited by hand.
+            # start (consumer/daemon.py), so no properties file is edited by hand.
             environment=self.consumer_environment(),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="consumer", log_group=self.consumer_logs),
             stop_timeout=Duration.seconds(CONSUMER_STOP_TIMEOUT_SECONDS),
@@ -576,13 +580,13 @@ class StockpipeStack(Stack):
         function = lambda_.Function(
             self,
             "Trend",
-            runtime=lambda_.Runtime.PYTHON_3_11,
+            runtime=LAMBDA_RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             handler=TREND_HANDLER,
             code=lambda_.Code.from_asset(
                 str(PROJECT_ROOT),
                 bundling=BundlingOptions(
-                    image=lambda_.Runtime.PYTHON_3_11.bundling_image,
+                    image=LAMBDA_RUNTIME.bundling_image,
                     local=PipBundling(),
                     command=["false"],  # never used: PipBundling bundles or raises
                 ),

@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, time
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from core.contracts.tick import Tick, to_price
 from producer.errors import ProducerError
-from producer.tick import Tick, to_price
 
 NEW_YORK: Final = ZoneInfo("America/New_York")
 MARKET_CLOSE: Final = time(16, 0)

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Final, TextIO
 
-from stockpipe.logs import JsonFormatter
+from core.logs import JsonFormatter
 
 LOGGER: Final = "stockpipe.producer"
 

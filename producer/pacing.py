@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-from producer.tick import Tick
+from core.contracts.tick import Tick
 
 T = TypeVar("T")
 Idle = Callable[[float], None]

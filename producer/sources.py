@@ -10,9 +10,9 @@ from typing import Final, Protocol
 
 import msgspec
 
+from core.contracts.tick import Tick, encode_tick, is_valid_symbol
 from producer.datasets import load_dataset
 from producer.synthetic import synthetic_ticks
-from producer.tick import Tick, encode_tick, is_valid_symbol
 
 Record = tuple[str, bytes]  # (partition key, data)
 

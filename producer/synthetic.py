@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from producer.tick import Tick
+from core.contracts.tick import Tick
 
 DEFAULT_START: Final = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 _CENT: Final = Decimal("0.01")

@@ -31,9 +31,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final, Protocol
 
+from core.contracts.rejects import InvalidTick
+from core.contracts.tick import Tick, to_price
 from producer.backoff import Backoff
-from producer.errors import InvalidTick, SourceError
-from producer.tick import Tick, to_price
+from producer.errors import SourceError
 
 if TYPE_CHECKING:
     import pandas as pd

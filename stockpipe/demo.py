@@ -11,8 +11,8 @@ import msgspec
 
 from consumer.file_run import process_file
 from consumer.pipeline import Counts
+from core.contracts.tick import encode_tick
 from producer.datasets import load_dataset
-from producer.tick import encode_tick
 from trend.file_run import TrendSummary, trend_file
 
 # A few records the way real feeds go wrong, appended so the run shows dead-lettering:

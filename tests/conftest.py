@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from core.contracts.tick import Tick
 from producer.datasets import load_dataset
-from producer.tick import Tick
 from tests.oracles import (
     DATA_DIR,
     CrossoverOracle,

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import talib
 
-from producer.tick import Tick
+from core.contracts.tick import Tick
 
 NEW_YORK = ZoneInfo("America/New_York")
 DATA_DIR = Path(__file__).parent / "data"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from producer.tick import Tick
+from core.contracts.tick import Tick
 from stockpipe.cli import main
 from tests.oracles import CrossoverOracle, MixedLine, expected_counts, read_jsonl
 

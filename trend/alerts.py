@@ -13,7 +13,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from producer.tick import format_ts
+from core.contracts.tick import format_ts
 from trend.crossover import Signal
 
 ANOMALY: Final = "anomaly"

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from botocore.exceptions import ClientError
 
-from consumer.enrichment import decode_window
-from producer.tick import format_ts
+from core.contracts.tick import format_ts
+from core.contracts.window import decode_window
 from trend.cursor import SymbolCursor, decode_cursor, encode_cursor
 from trend.errors import CorruptState
 from trend.evaluate import RowView
@@ -77,7 +77,7 @@ def _durable(symbol: str, window: bytes | None) -> DurableSymbol:
 
 
 class RowsTableReader:
-    """The rows the consumer wrote (consumer/schema.py ``row_to_item``), by paginated Query."""
+    """The rows the consumer wrote (``core.contracts.schema.row_to_item``), by paginated Query."""
 
     def __init__(self, dynamodb: DynamoDBClient, table: str, page_size: int = 1000) -> None:
         self._dynamodb, self._table, self._page_size = dynamodb, table, page_size

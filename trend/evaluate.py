@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import msgspec
 
-from producer.tick import format_ts
+from core.contracts.tick import format_ts
 from trend.alerts import Alert, Move
 from trend.anomaly import advance_to, observe
 from trend.crossover import step
@@ -21,7 +21,7 @@ from trend.cursor import SymbolCursor
 
 
 class RowView(msgspec.Struct, frozen=True, gc=False):
-    """The part of an enriched row (consumer/rows.py) the alerting reads."""
+    """The part of an enriched row (core/contracts/row.py) the alerting reads."""
 
     ts: datetime
     price: Decimal

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import msgspec
 
-from producer.tick import format_ts
+from core.contracts.tick import format_ts
 from trend.crossover import CrossoverDetector, Signal
 
 

@@ -22,7 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockpipe.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from trend.budget import Budget
 from trend.dynamo import (
     DynamoAlertLedger,

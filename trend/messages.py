@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from producer.tick import format_ts
+from core.contracts.tick import format_ts
 from trend.alerts import Alert, AnomalyAlert, Move, alert_key, alert_kind, severity
 from trend.crossover import Signal
 from trend.zones import exchange_zone, exchange_zone_name

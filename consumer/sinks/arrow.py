@@ -1,4 +1,4 @@
-"""Rows and dead letters as Arrow tables with the storage schema of consumer/schema.py."""
+"""Rows and dead letters as Arrow tables with the storage schema of core/contracts/schema.py."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from consumer.dead_letters import DeadLetter
-from consumer.rows import EnrichedRow
-from consumer.schema import DEAD_LETTER_SCHEMA, ROW_SCHEMA
+from core.contracts.dead_letter import DeadLetter
+from core.contracts.row import EnrichedRow
+from core.contracts.schema import DEAD_LETTER_SCHEMA, ROW_SCHEMA
 
 
 def rows_to_table(rows: Sequence[EnrichedRow]) -> pa.Table:

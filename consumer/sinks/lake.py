@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from consumer.schema import partition_date
 from consumer.sinks.arrow import dead_letters_to_table, rows_to_table
 from consumer.sinks.types import LakeBatch, ReplayPositions
+from core.contracts.schema import partition_date
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client

@@ -11,8 +11,8 @@ from typing import Any, Final
 
 from boto3.dynamodb.table import BatchWriter
 
-from consumer.rows import EnrichedRow
-from consumer.schema import ROWS_HASH_KEY, ROWS_RANGE_KEY, row_to_item
+from core.contracts.row import EnrichedRow
+from core.contracts.schema import ROWS_HASH_KEY, ROWS_RANGE_KEY, row_to_item
 
 BATCH_WRITE_LIMIT: Final = 25  # DynamoDB's BatchWriteItem maximum
 

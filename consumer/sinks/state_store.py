@@ -14,10 +14,10 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from consumer.enrichment import decode_window, encode_window
 from consumer.errors import LeaseGone
 from consumer.sinks.types import SavedState
-from producer.tick import format_ts
+from core.contracts.tick import format_ts
+from core.contracts.window import decode_window, encode_window
 
 BATCH_GET_LIMIT: Final = 100  # DynamoDB's BatchGetItem maximum
 # Kinesis sequence numbers are decimal strings of up to 128 digits; padded, string order is

@@ -9,9 +9,9 @@ from typing import Protocol
 
 import msgspec
 
-from consumer.dead_letters import DeadLetter
-from consumer.enrichment import SymbolWindow
-from consumer.rows import EnrichedRow
+from core.contracts.dead_letter import DeadLetter
+from core.contracts.row import EnrichedRow
+from core.contracts.window import SymbolWindow
 
 
 class SavedState(msgspec.Struct, frozen=True):

@@ -64,7 +64,7 @@ def duration(value: str) -> float:
 
 def symbol_list(value: str) -> list[str]:
     """``AAPL,MSFT,BRK-B``: comma-separated Yahoo symbols, each checked against the contract."""
-    from producer.tick import is_valid_symbol
+    from core.contracts.tick import is_valid_symbol
 
     symbols = list(dict.fromkeys(s.strip().upper() for s in value.split(",") if s.strip()))
     bad = [s for s in symbols if not is_valid_symbol(s)]

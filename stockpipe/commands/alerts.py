@@ -10,8 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from core.errors import UsageError
 from stockpipe.commands._args import positive_float
-from stockpipe.errors import UsageError
 
 # A Lambda invocation lives at most 15 minutes: a run without --time-budget gets what a
 # function with the maximum timeout would (minus the runner's safety margin).
@@ -85,7 +85,7 @@ def scheduled_event(now: datetime) -> dict[str, Any]:
 
 
 def run_once(args: argparse.Namespace) -> int:
-    from stockpipe.settings import get_settings
+    from core.settings import get_settings
     from trend.errors import TrendError
     from trend.handlers import handler
 
@@ -131,7 +131,7 @@ def run_once(args: argparse.Namespace) -> int:
 def run_tail(args: argparse.Namespace) -> int:
     import boto3
 
-    from stockpipe.settings import get_settings
+    from core.settings import get_settings
     from trend.tail import drain
 
     settings = get_settings()

@@ -61,8 +61,8 @@ def register(commands: Any) -> None:
 
 
 def run_alerts(args: argparse.Namespace) -> int:
-    from stockpipe.bench_alerts import bench_alerts, derivation, describe
-    from stockpipe.settings import Settings
+    from core.settings import Settings
+    from stockpipe.bench.alerts import bench_alerts, derivation, describe
 
     results = bench_alerts(args.symbols, args.budget, args.crossing_every, args.samples, args.seed)
     for result in results:
@@ -79,7 +79,7 @@ def run_alerts(args: argparse.Namespace) -> int:
 def run_consumer(args: argparse.Namespace) -> int:
     if args.end_to_end:
         return _run_consumer_end_to_end(args)
-    from consumer.bench import bench_consumer
+    from stockpipe.bench.consumer import bench_consumer
 
     result = bench_consumer(args.ticks, args.symbols, args.batch, args.seed)
     print(
@@ -98,7 +98,7 @@ def run_consumer(args: argparse.Namespace) -> int:
 def _run_consumer_end_to_end(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from stockpipe.bench_e2e import bench_end_to_end
+    from stockpipe.bench.consumer_e2e import bench_end_to_end
 
     result = bench_end_to_end(
         args.ticks, args.symbols, args.shards, Path(".stockpipe/bench-consumer")
@@ -118,7 +118,7 @@ def _run_consumer_end_to_end(args: argparse.Namespace) -> int:
 
 
 def run_core(args: argparse.Namespace) -> int:
-    from stockpipe.bench import bench_core
+    from stockpipe.bench.core import bench_core
 
     result = bench_core(args.ticks, args.symbols, args.seed, args.repeat)
     print(
@@ -137,7 +137,7 @@ def run_lake(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from consumer.lake.bench import bench_lake, describe
+    from stockpipe.bench.lake import bench_lake, describe
 
     with tempfile.TemporaryDirectory(prefix="stockpipe-bench-lake-") as workdir:
         result = bench_lake(
@@ -152,7 +152,7 @@ def run_lake(args: argparse.Namespace) -> int:
 
 
 def run_producer(args: argparse.Namespace) -> int:
-    from producer.bench import bench_cpu, bench_push
+    from stockpipe.bench.producer import bench_cpu, bench_push
 
     cpu = bench_cpu(args.ticks, args.symbols, args.seed, args.repeat)
     print(

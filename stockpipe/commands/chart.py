@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from core.errors import UsageError
 from stockpipe.commands._args import output_path, positive_int
 from stockpipe.commands.compact import _day
-from stockpipe.errors import UsageError
 
 
 def register(commands: Any) -> None:
@@ -29,24 +29,20 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from consumer.lake.chart import chart
-    from consumer.lake.engine import make_engine
-    from consumer.lake.errors import LakeError
-    from stockpipe.settings import get_settings
+    from core.settings import get_settings
+    from lake.chart import chart
+    from lake.engine import make_engine
 
     if args.end < args.start:
         raise UsageError(f"--to {args.end} is before --from {args.start}")
-    try:
-        data = chart(
-            make_engine(get_settings(), args.engine),
-            args.symbol,
-            args.start,
-            args.end,
-            args.output,
-            args.warmup_days,
-        )
-    except LakeError as exc:
-        raise UsageError(str(exc)) from None
+    data = chart(
+        make_engine(get_settings(), args.engine),
+        args.symbol,
+        args.start,
+        args.end,
+        args.output,
+        args.warmup_days,
+    )
     print(
         f"{args.output}: {args.symbol} {len(data.ts)} prices, {len(data.crosses)} crosses, "
         f"{len(data.anomalies)} anomalies"

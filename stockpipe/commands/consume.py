@@ -34,15 +34,16 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stockpipe.daemon import (
+    from consumer.daemon import (
         daemon_env,
         java_command,
+        kcl_jars,
         kcl_properties,
         open_shard_count,
         run_daemon,
         write_properties,
     )
-    from stockpipe.settings import Settings
+    from core.settings import Settings
 
     settings = Settings()
     local = settings.kinesis_endpoint_url is not None
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if log_path is not None:
         print(f"consumer: daemon log in {log_path}", file=sys.stderr, flush=True)
     return run_daemon(
-        java_command(properties),
+        java_command(properties, kcl_jars(settings)),
         daemon_env(os.environ, status_dir.resolve()),
         status_dir,
         args.until_idle,

@@ -6,8 +6,8 @@ import argparse
 import shlex
 from typing import Any
 
+from core.errors import UsageError
 from stockpipe.commands._args import positive_int
-from stockpipe.errors import UsageError
 
 
 def register(commands: Any) -> None:

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.errors import UsageError
 from stockpipe.commands._args import existing_file, output_path
-from stockpipe.errors import UsageError
 
 
 def register(commands: Any) -> None:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from core.errors import UsageError
 from stockpipe.commands._args import (
     duration,
     existing_file,
@@ -14,7 +15,6 @@ from stockpipe.commands._args import (
     positive_int,
     symbol_list,
 )
-from stockpipe.errors import UsageError
 
 if TYPE_CHECKING:
     from producer.run import Runner
@@ -130,13 +130,12 @@ def _records(args: argparse.Namespace, runner: Runner) -> Iterator[Record]:
 
 def run(args: argparse.Namespace) -> int:
     _check_options(args)
+    from core.settings import get_producer_settings, get_settings
     from producer import logs
-    from producer.errors import ProducerError
     from producer.kinesis import make_client
     from producer.progress import Progress
     from producer.run import Runner
     from producer.writer import OrderedBatchWriter
-    from stockpipe.settings import get_producer_settings, get_settings
 
     settings, tuning = get_settings(), get_producer_settings()
     stream = args.stream or settings.stream_name
@@ -148,11 +147,9 @@ def run(args: argparse.Namespace) -> int:
         linger=tuning.linger_seconds,
     )
     runner = Runner(writer, Progress())
-    try:
-        result = runner.run(_records(args, runner))
-    except ProducerError as exc:
-        print(f"stockpipe produce: error: {exc}", file=sys.stderr)
-        return EXIT_LOST
+    # A ProducerError (the stream cannot be written at all) reaches the CLI's one handler:
+    # one line, exit 1 (ProducerError.exit_code).
+    result = runner.run(_records(args, runner))
     stats = result.stats
     print(
         f"sent={stats.sent} lost={stats.lost} retries={stats.retries} calls={stats.calls} "

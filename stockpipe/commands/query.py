@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from stockpipe.errors import UsageError
+from core.errors import UsageError
 
 ENGINES = ("auto", "athena", "local")
 
@@ -49,26 +49,22 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from consumer.lake.catalog import load_catalog
-    from consumer.lake.errors import LakeError
+    from lake.catalog import load_catalog
 
     if args.list:
         for named in load_catalog().values():
             params = " ".join(f"{p.name}=<{p.type}>" for p in named.unique_params)
             print(f"{named.name}  {params}\n    {named.answers}")
         return 0
-    try:
-        return _run(args)
-    except LakeError as exc:
-        raise UsageError(str(exc)) from None
+    return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from consumer.lake.catalog import get_query
-    from consumer.lake.ddl import all_ddl
-    from consumer.lake.engine import make_engine
-    from consumer.lake.output import render
-    from stockpipe.settings import get_settings
+    from core.settings import get_settings
+    from lake.catalog import get_query
+    from lake.ddl import all_ddl
+    from lake.engine import make_engine
+    from lake.output import render
 
     settings = get_settings()
     if args.ddl or args.create_tables:

@@ -19,13 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
-from stockpipe.errors import StockpipeError
+from core.errors import StockpipeError
+from stockpipe.local.names import FAKE_KEY_ID, FAKE_SECRET, LOCAL_HOST, REGION, alerts_topic_name
 
-LOCAL_HOST: Final = "127.0.0.1"
-REGION: Final = "us-east-1"
-# moto accepts any credentials; these only keep the SDKs from looking for real ones.
-FAKE_KEY_ID: Final = "testing"
-FAKE_SECRET: Final = "testing"  # a placeholder moto accepts, not a secret
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 KINESIS_MOCK_MAIN: Final = PROJECT_ROOT / ".stockpipe/node/node_modules/kinesis-local/main.js"
 
@@ -94,7 +90,7 @@ def _alive(pid: int) -> bool:
 
 def environment(state: StackState) -> dict[str, str]:
     """What a shell (boto3, the AWS CLI, stockpipe) needs to use the local stack."""
-    from stockpipe.settings import Settings
+    from core.settings import Settings
 
     settings = Settings()
     return {
@@ -117,10 +113,6 @@ def environment(state: StackState) -> dict[str, str]:
         ),
         "STOCKPIPE_LOCAL_DIR": str(local_dir()),
     }
-
-
-def alerts_topic_name(stream_name: str) -> str:
-    return f"{stream_name}-alerts"
 
 
 def up(shards: int) -> StackState:
@@ -164,7 +156,7 @@ def up(shards: int) -> StackState:
         _wait_for_port(kinesis_port, "kinesis-local", kinesis_log)
         from stockpipe.local.resources import create_resources
 
-        create_resources(state)
+        create_resources(state.endpoint_url, state.kinesis_endpoint_url, state.shards)
     except BaseException:
         down()
         raise

@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from consumer.rows import EnrichedRow
 from consumer.sinks.state_store import padded
 from consumer.sinks.types import SavedState
+from core.contracts.row import EnrichedRow
 
 
 class Crash(Exception):
@@ -53,7 +53,7 @@ class MemoryRows:
         self.crash_next = False
 
     def write_rows(self, rows: Sequence[EnrichedRow]) -> None:
-        from producer.tick import format_ts
+        from core.contracts.tick import format_ts
 
         if self.crash_next:
             self.crash_next = False

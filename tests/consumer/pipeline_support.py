@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import pyarrow.parquet as pq
 
+from core.contracts.tick import encode_tick, format_ts
 from producer.datasets import load_dataset
-from producer.tick import encode_tick, format_ts
 
 ROOT = Path(__file__).resolve().parents[2]
 STOCKPIPE = [sys.executable, "-m", "stockpipe"]

@@ -15,8 +15,8 @@ import msgspec
 
 from consumer.kcl_app import run
 from consumer.processor import FlushPolicy, ShardProcessor
-from consumer.rows import EnrichedRow, row_to_record
 from consumer.sinks.types import LakeBatch, SavedState
+from core.contracts.row import EnrichedRow, row_to_record
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 

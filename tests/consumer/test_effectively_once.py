@@ -1,5 +1,6 @@
 """A run killed at any point of the commit sequence and restarted from its checkpoint leaves
-the same rows, Parquet contents and dead letters as a run never interrupted (DESIGN.md).
+the same rows, Parquet contents and dead letters as a run never interrupted (docs/design.md,
+"Delivery: effectively once").
 
 The oracle is an uninterrupted run of ``stockpipe process``'s pipeline over the same records
 (no sinks, no batching): its rows and dead letters are what the lake must hold.
@@ -17,13 +18,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from consumer.dead_letters import DeadLetter
 from consumer.pipeline import TickPipeline
 from consumer.processor import FlushPolicy, ShardProcessor, StreamRecord
-from consumer.rows import EnrichedRow
 from consumer.sinks.lake import S3Lake
+from core.contracts.dead_letter import DeadLetter
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import encode_tick, format_ts
 from producer.datasets import load_dataset
-from producer.tick import encode_tick, format_ts
 from tests.consumer.fakes import Crash, MemoryCheckpointer, MemoryRows, MemoryS3, MemoryState
 
 SHARD = "shardId-000000000001"

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.enrichment import Enricher, Rejection, decode_window, encode_window
-from consumer.rows import EnrichedRow
-from producer.tick import Tick
+from consumer.enrichment import Enricher, Rejection
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import Tick
+from core.contracts.window import decode_window, encode_window
 from tests.oracles import assert_rows_match_oracle, enrichment_oracle
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])

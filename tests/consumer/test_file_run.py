@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from consumer.file_run import process_file
-from producer.errors import RejectReason
-from producer.tick import Tick
+from core.contracts.rejects import RejectReason
+from core.contracts.tick import Tick
 from tests.oracles import (
     OUTCOMES,
     MixedLine,

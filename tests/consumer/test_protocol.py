@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.contracts.tick import encode_tick
 from producer.datasets import load_dataset
-from producer.tick import encode_tick
 
 CHILD = Path(__file__).with_name("protocol_child.py")
 ROOT = Path(__file__).resolve().parents[2]

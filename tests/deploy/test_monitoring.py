@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from stockpipe.daemon_logs import to_json
+from consumer.daemon_logs import to_json
 from tests.consumer.pipeline_support import expected_outputs, input_file
 from tests.deploy.conftest import Synth
 from tests.deploy.test_stack import arn, ref
 
-RECORDED = Path(__file__).resolve().parents[1] / "stockpipe" / "data" / "daemon_output.log"
+RECORDED = Path(__file__).resolve().parents[1] / "consumer" / "data" / "daemon_output.log"
 
 
 def alarms(synth: Synth) -> dict[str, dict[str, Any]]:

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from consumer import tables as consumer_tables
-from consumer.schema import ROWS_TTL_ATTRIBUTE
+from consumer.daemon import DEFAULT_KCL_JARS as KCL_JARS
+from consumer.daemon import SHUTDOWN_GRACE_MILLIS
+from core.contracts.schema import ROWS_TTL_ATTRIBUTE
+from core.settings import Settings
 from deploy.stockpipe_stack import KCL_LEASE_OWNER_INDEX
-from stockpipe.daemon import KCL_JARS, SHUTDOWN_GRACE_MILLIS
-from stockpipe.settings import Settings
 from tests.deploy.conftest import Synth
 from trend import tables as trend_tables
 
@@ -68,7 +69,7 @@ def environment(container_or_function: dict[str, Any]) -> dict[str, Any]:
 def settings_field(name: str) -> str:
     assert name.startswith(PREFIX), name
     field = name.removeprefix(PREFIX).lower()
-    assert field in Settings.model_fields, f"{name} is not a stockpipe.settings.Settings field"
+    assert field in Settings.model_fields, f"{name} is not a core.settings.Settings field"
     return field
 
 
@@ -137,7 +138,7 @@ def test_the_definitions_are_the_ones_the_local_stack_creates() -> None:
         DEFAULTS.cursor_table,
         DEFAULTS.alerts_table,
     ]
-    # The rows table is keyed symbol + ts, as DESIGN.md says.
+    # The rows table is keyed symbol + ts, as docs/design.md says.
     assert [k["AttributeName"] for k in TABLES["RowsTable"][0]["KeySchema"]] == ["symbol", "ts"]
 
 
@@ -265,7 +266,7 @@ def test_image_is_the_consumer_dockerfile_staged_without_docker(
     staged = Path(synth.assembly.directory) / source["directory"]
     files = {str(p.relative_to(staged)) for p in Path(staged).rglob("*") if p.is_file()}
     assert {"consumer/Dockerfile", "pyproject.toml", "README.md", "Makefile"} <= files
-    assert "stockpipe/daemon.py" in files and "trend/handlers.py" in files
+    assert "consumer/daemon.py" in files and "trend/handlers.py" in files
     # /.dockerignore keeps everything else out of the context (and of the asset's hash).
     tops = {f.split("/")[0] for f in files}
     assert tops <= {
@@ -277,6 +278,8 @@ def test_image_is_the_consumer_dockerfile_staged_without_docker(
         "producer",
         "consumer",
         "trend",
+        "core",
+        "lake",
     }, tops
     assert not any("__pycache__" in f for f in files)
 
@@ -374,11 +377,11 @@ def test_the_lease_index_is_the_one_the_kcl_queries() -> None:
 
 def test_trend_function(synth: Synth, ids: dict[str, str]) -> None:
     props = synth.resources[ids["trend"]]["Properties"]
-    assert props["Runtime"] == "python3.11"
+    assert props["Runtime"] == "python3.13"
     assert props["Handler"] == "trend.handlers.handler"
     module, _, name = props["Handler"].rpartition(".")
     assert callable(getattr(importlib.import_module(module), name))
-    # The claim lease must outlive a run (stockpipe/settings.py: alert_lease_seconds).
+    # The claim lease must outlive a run (core/settings.py: alert_lease_seconds).
     assert props["Timeout"] < DEFAULTS.alert_lease_seconds
     fields = {settings_field(k): v for k, v in environment(props).items()}
     assert fields == {

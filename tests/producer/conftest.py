@@ -24,7 +24,7 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    from stockpipe import settings
+    from core import settings
 
     settings.get_settings.cache_clear()
     settings.get_producer_settings.cache_clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
+from core.contracts.tick import decode_tick
 from producer.sources import (
     UNPARSED_KEY,
     ReplaySource,
@@ -12,7 +13,6 @@ from producer.sources import (
     file_records,
     tick_records,
 )
-from producer.tick import decode_tick
 
 
 def test_replay_is_the_real_dataset_in_event_time_order() -> None:

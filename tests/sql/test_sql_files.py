@@ -10,15 +10,15 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from consumer.lake.catalog import DDL_DIR, QUERIES_DIR, SQL_DIR, load_catalog, parse_named_query
-from consumer.lake.ddl import all_ddl
-from consumer.schema import DEAD_LETTER_SCHEMA, ROW_SCHEMA
+from core.contracts.schema import DEAD_LETTER_SCHEMA, ROW_SCHEMA
+from lake.catalog import DDL_DIR, QUERIES_DIR, SQL_DIR, load_catalog, parse_named_query
+from lake.ddl import all_ddl
 
 SQL_FILES = sorted(SQL_DIR.rglob("*.sql"))
 QUERY_FILES = sorted(QUERIES_DIR.glob("*.sql"))
 
 # The oracle: how Athena reads each Arrow type of the schemas, written out independently of
-# consumer.lake.ddl.glue_type.
+# lake.ddl.glue_type.
 ATHENA_TYPE = {
     pa.string(): "string",
     pa.timestamp("us", tz="UTC"): "timestamp",
@@ -95,7 +95,7 @@ def test_ddl_files_are_generated_from_the_schema() -> None:
     expected = all_ddl("stockpipe", "stockpipe-lake", "ticks", "dead-letter")
     for name, text in expected.items():
         assert (DDL_DIR / name).read_text(encoding="utf-8") == text, (
-            f"sql/ddl/{name} is stale: regenerate it from consumer.lake.ddl.all_ddl"
+            f"sql/ddl/{name} is stale: regenerate it from lake.ddl.all_ddl"
         )
 
 

@@ -15,15 +15,15 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 from moto import mock_aws
 
-from consumer.enrichment import SymbolWindow
 from consumer.pipeline import TickPipeline
-from consumer.rows import EnrichedRow
-from consumer.schema import row_to_item
 from consumer.sinks.state_store import DynamoStateStore
 from consumer.sinks.types import SavedState
+from core.contracts.row import EnrichedRow
+from core.contracts.schema import row_to_item
+from core.contracts.tick import encode_tick
+from core.contracts.window import SymbolWindow
+from core.settings import Settings
 from producer.datasets import load_dataset
-from producer.tick import encode_tick
-from stockpipe.settings import Settings
 from tests.trend.helpers import advance_window
 from trend.handlers import build_ports
 from trend.runner import Policy, Ports, RunReport, run_once

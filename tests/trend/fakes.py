@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from consumer.rows import EnrichedRow
-from producer.tick import format_ts
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import format_ts
 from trend.cursor import SymbolCursor, decode_cursor, encode_cursor
 from trend.evaluate import RowView
 from trend.messages import AlertMessage

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import msgspec
 
-from consumer.enrichment import MA_PERIODS, SymbolWindow
 from consumer.pipeline import TickPipeline
-from consumer.rows import EnrichedRow, row_to_record
-from producer.tick import Tick, encode_tick, format_ts
+from core.contracts.row import EnrichedRow, row_to_record
+from core.contracts.tick import Tick, encode_tick, format_ts
+from core.contracts.window import MA_PERIODS, SymbolWindow
 from tests.oracles import crossover_oracle
 from trend.file_run import trend_file
 

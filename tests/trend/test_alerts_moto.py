@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from consumer.rows import EnrichedRow
+from core.contracts.row import EnrichedRow
 from tests.trend.conftest import FixedClock, Stack, alert_identity, dataset_rows, subscribe_queue
 from tests.trend.fakes import Crash, FailingPublisher
 from tests.trend.helpers import crossings_by_stockpipe_trend

@@ -12,8 +12,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from consumer.pipeline import TickPipeline
-from consumer.rows import EnrichedRow
-from producer.tick import Tick, encode_tick
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import Tick, encode_tick
 from tests.trend.conftest import FixedClock, Stack, alert_identity
 from tests.trend.helpers import SYNTHETIC_START, oracle_crossings
 from trend.messages import SNS_LIMIT_BYTES

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producer.tick import Tick
+from core.contracts.tick import Tick
 from tests.oracles import CrossoverOracle, crossover_oracle
 from trend.crossover import CrossoverDetector, Signal, decode_state, encode_state
 

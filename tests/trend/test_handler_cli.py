@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import pytest
 
 import trend.handlers
+from core.settings import get_settings
 from stockpipe.cli import main
 from stockpipe.commands.alerts import _LocalContext, scheduled_event
-from stockpipe.settings import get_settings
 from tests.trend.conftest import Stack, alert_identity, dataset_rows
 from tests.trend.helpers import oracle_crossings
 

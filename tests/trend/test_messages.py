@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from producer.tick import format_ts
+from core.contracts.tick import format_ts
 from trend.alerts import AnomalyAlert, Move
 from trend.anomaly import AnomalyState, advance_to, observe
 from trend.crossover import Signal

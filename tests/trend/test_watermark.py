@@ -16,8 +16,8 @@ import msgspec
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from consumer.rows import EnrichedRow
-from producer.tick import format_ts
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import format_ts
 from tests.trend.conftest import FixedClock, Stack, alert_identity, dataset_rows
 from tests.trend.fakes import (
     MemoryCursors,

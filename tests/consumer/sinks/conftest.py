@@ -10,12 +10,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from consumer.rows import EnrichedRow
 from consumer.sinks.lake import S3Lake
 from consumer.sinks.state_store import DynamoStateStore
 from consumer.tables import create_tables
-from producer.tick import Tick
-from stockpipe.settings import Settings
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import Tick
+from core.settings import Settings
 from tests.consumer.sinks.helpers import REGION, enrich
 
 # The last ~120 trading days of the real dataset: five symbols a day, one UTC date a day.

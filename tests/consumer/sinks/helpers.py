@@ -12,12 +12,12 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from consumer.dead_letters import DeadLetter
 from consumer.pipeline import TickPipeline
-from consumer.rows import EnrichedRow
-from consumer.schema import ROW_SCHEMA
 from consumer.sinks.types import LakeBatch, ReplayPositions
-from producer.tick import Tick, encode_tick
+from core.contracts.dead_letter import DeadLetter
+from core.contracts.row import EnrichedRow
+from core.contracts.schema import ROW_SCHEMA
+from core.contracts.tick import Tick, encode_tick
 
 REGION: Final = "us-east-1"
 SHARD: Final = "shardId-000000000007"

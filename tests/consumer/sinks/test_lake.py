@@ -17,12 +17,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from consumer.dead_letters import make_dead_letter
-from consumer.rows import EnrichedRow
-from consumer.schema import DEAD_LETTER_SCHEMA, ROW_SCHEMA
 from consumer.sinks.lake import S3Lake
-from producer.tick import Tick
-from stockpipe.settings import Settings
+from core.contracts.dead_letter import make_dead_letter
+from core.contracts.row import EnrichedRow
+from core.contracts.schema import DEAD_LETTER_SCHEMA, ROW_SCHEMA
+from core.contracts.tick import Tick
+from core.settings import Settings
 from tests.consumer.sinks.helpers import (
     SHARD,
     enrich,

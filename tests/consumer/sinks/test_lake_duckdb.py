@@ -10,9 +10,9 @@ from typing import Any
 
 import duckdb
 
-from consumer.rows import EnrichedRow
 from consumer.sinks.lake import S3Lake
-from stockpipe.settings import Settings
+from core.contracts.row import EnrichedRow
+from core.settings import Settings
 from tests.consumer.sinks.helpers import lake_batch, list_keys, utc_day
 
 BATCH = 37  # records a flush: batches cut across dates at every offset

@@ -1,5 +1,5 @@
 """The sinks on moto driven by the real ShardProcessor through a crash between the state
-save and the checkpoint (DESIGN.md, "Delivery: effectively once"), the restart cutting its
+save and the checkpoint (docs/design.md, "Delivery: effectively once"), the restart cutting its
 flush batches smaller than the first attempt did.
 
 The oracle is an uninterrupted TickPipeline over the same records: what the lake and the
@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from consumer.processor import FlushPolicy, ShardProcessor, StreamRecord
-from consumer.rows import EnrichedRow
 from consumer.sinks.lake import S3Lake
 from consumer.sinks.rows_table import DynamoRowsTable
 from consumer.sinks.state_store import DynamoStateStore
-from producer.tick import Tick, encode_tick
-from stockpipe.settings import Settings
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import Tick, encode_tick
+from core.settings import Settings
 from tests.consumer.sinks.helpers import (
     SHARD,
     arrival,

@@ -19,10 +19,10 @@ import pytest
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from consumer.rows import EnrichedRow
 from consumer.sinks.rows_table import DynamoRowsTable
-from producer.tick import Tick
-from stockpipe.settings import Settings
+from core.contracts.row import EnrichedRow
+from core.contracts.tick import Tick
+from core.settings import Settings
 from tests.consumer.sinks.helpers import SHARD, enrich, utc_iso
 
 TTL = timedelta(days=30, hours=6)

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from consumer.enrichment import SymbolWindow
 from consumer.sinks.state_store import DynamoStateStore, StateSuperseded
 from consumer.sinks.types import SavedState
-from stockpipe.settings import Settings
+from core.contracts.window import SymbolWindow
+from core.settings import Settings
 
 SHARD_A = "shardId-000000000003"
 SHARD_B = "shardId-000000000011"  # a child shard after a reshard

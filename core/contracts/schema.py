@@ -1,0 +1,80 @@
+"""How an enriched row is stored: the Parquet schema (the single source of truth for Athena's
+column list in ``sql/``) and the DynamoDB item.
+
+Prices and derived numbers are DECIMAL(38, 12): exact, and wide enough for every value the
+engine produces (prices have <= 10 decimal places, ma_4 <= 12, change_pct is rounded to 10).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+import pyarrow as pa
+
+from core.contracts.row import EnrichedRow, row_to_record
+from core.contracts.tick import format_ts
+
+DECIMAL_TYPE: Final = pa.decimal128(38, 12)
+TIMESTAMP_TYPE: Final = pa.timestamp("us", tz="UTC")
+
+# Column order is the Athena table's column order. ``dt`` is not a column: it is the
+# partition (the object key's ``dt=YYYY-MM-DD``, the UTC date of ``ts``).
+ROW_SCHEMA: Final = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("ts", TIMESTAMP_TYPE, nullable=False),
+        pa.field("price", DECIMAL_TYPE, nullable=False),
+        pa.field("open", DECIMAL_TYPE),
+        pa.field("high", DECIMAL_TYPE),
+        pa.field("low", DECIMAL_TYPE),
+        pa.field("volume", pa.int64()),
+        pa.field("source", pa.string()),
+        pa.field("prev_price", DECIMAL_TYPE),
+        pa.field("change", DECIMAL_TYPE),
+        pa.field("change_pct", DECIMAL_TYPE),
+        pa.field("anomaly", pa.bool_(), nullable=False),
+        pa.field("ma_4", DECIMAL_TYPE),
+        pa.field("shard_id", pa.string(), nullable=False),
+        pa.field("sequence_number", pa.string(), nullable=False),
+        pa.field("arrival_ts", TIMESTAMP_TYPE),
+    ]
+)
+
+DEAD_LETTER_SCHEMA: Final = pa.schema(
+    [
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("raw", pa.string(), nullable=False),
+        pa.field("raw_base64", pa.string(), nullable=False),
+        pa.field("shard_id", pa.string(), nullable=False),
+        pa.field("sequence_number", pa.string(), nullable=False),
+        pa.field("symbol", pa.string()),
+        pa.field("ts", pa.string()),
+        pa.field("arrival_ts", pa.string()),
+    ]
+)
+
+# DynamoDB rows table: hash key ``symbol``, range key ``ts`` (fixed-width UTC ISO string, so
+# the string order is the time order), TTL attribute ``expires_at`` (epoch seconds).
+ROWS_HASH_KEY: Final = "symbol"
+ROWS_RANGE_KEY: Final = "ts"
+ROWS_TTL_ATTRIBUTE: Final = "expires_at"
+
+
+def row_to_item(row: EnrichedRow, ttl: timedelta) -> dict[str, Any]:
+    """The DynamoDB item of a row: the JSON record's fields (timestamps as fixed-width UTC
+    strings, numbers Decimal) less the absent ones (DynamoDB has no typed null worth storing),
+    plus the TTL attribute."""
+    item = {name: value for name, value in row_to_record(row).items() if value is not None}
+    if row.volume is not None:
+        item["volume"] = Decimal(row.volume)
+    # TTL counts from the tick's own time, so a replay writes the very same item.
+    item[ROWS_TTL_ATTRIBUTE] = Decimal(int((row.ts + ttl).timestamp()))
+    return item
+
+
+def partition_date(ts: datetime) -> str:
+    """The ``dt`` partition of a timestamp: its UTC date."""
+    return format_ts(ts)[:10]
