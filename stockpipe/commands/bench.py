@@ -51,8 +51,14 @@ def register(commands: Any) -> None:
     alerts.add_argument(
         "--budget",
         type=positive_float,
-        default=45.0,
+        default=45.0,  # stockpipe.bench.alerts.LAMBDA_BUDGET_SECONDS (lazy imports here)
         help="a run's budget in seconds (deployed: 60 s timeout - 15 s margin)",
+    )
+    alerts.add_argument(
+        "--reference",
+        type=positive_int,
+        default=1_000,
+        help="symbols of the run whose cost per symbol the sizes are also scaled from",
     )
     alerts.add_argument("--crossing-every", type=positive_int, default=50)
     alerts.add_argument("--samples", type=positive_int, default=100_000)
@@ -62,16 +68,33 @@ def register(commands: Any) -> None:
 
 def run_alerts(args: argparse.Namespace) -> int:
     from core.settings import Settings
-    from stockpipe.bench.alerts import bench_alerts, derivation, describe
+    from stockpipe.bench.alerts import (
+        MOTO_NOTE,
+        bench_alerts,
+        derivation,
+        describe,
+        describe_scaled,
+        scaled,
+    )
 
-    results = bench_alerts(args.symbols, args.budget, args.crossing_every, args.samples, args.seed)
-    for result in results:
+    reference, results = bench_alerts(
+        args.symbols, args.reference, args.budget, args.crossing_every, args.samples, args.seed
+    )
+    flush = Settings().flush_seconds
+    for result in [reference, *results]:
         print(describe(result))
-    print(derivation(Settings().flush_seconds, args.samples, args.seed))
+    for result in results:
+        print(
+            describe_scaled(
+                scaled(reference, result.symbols, flush, args.samples, args.seed), reference
+            )
+        )
+    print(derivation(flush, args.samples, args.seed))
+    print(MOTO_NOTE)
     print(
         f"command: stockpipe bench alerts --symbols {' '.join(map(str, args.symbols))} "
-        f"--budget {args.budget:g} --crossing-every {args.crossing_every} "
-        f"--samples {args.samples} --seed {args.seed}"
+        f"--reference {args.reference} --budget {args.budget:g} --crossing-every "
+        f"{args.crossing_every} --samples {args.samples} --seed {args.seed}"
     )
     return 0
 
