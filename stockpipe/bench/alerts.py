@@ -385,10 +385,14 @@ def bench_alerts(
     return results[0], results[1:]
 
 
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+
+
 def describe(result: SizeResult) -> str:
     extrapolated = " (rate x budget: the run reached all)" if result.complete else ""
     return (
-        f"bench alerts {result.symbols:,} symbols, measured on moto: {result.per_second:,.0f} "
+        f"bench alerts {result.symbols:,} symbols, measured on moto: {_rate(result.per_second)} "
         f"symbols/s ({result.reached:,} in {result.run_seconds:.1f} s of a {result.budget:g} s "
         f"budget, {result.workers} workers, {result.crossings:,} crossing alerts sent); "
         f"symbols per run {result.per_run:,}{extrapolated}, runs to cover all "
