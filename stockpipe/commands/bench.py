@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 from typing import Any
 
@@ -64,6 +65,24 @@ def register(commands: Any) -> None:
     alerts.add_argument("--samples", type=positive_int, default=100_000)
     alerts.add_argument("--seed", type=int, default=7)
     alerts.set_defaults(handler=run_alerts)
+    proxy = targets.add_parser("proxy", help="the local proxy: overhead per call, latency check")
+    proxy.add_argument("--calls", type=positive_int, default=2_000, help="calls each way")
+    proxy.add_argument("--latency-ms", type=positive_float, default=20.0)
+    proxy.set_defaults(handler=run_proxy)
+
+
+def run_proxy(args: argparse.Namespace) -> int:
+    from stockpipe.bench.proxy import bench_proxy, describe
+
+    result = bench_proxy(args.calls, args.latency_ms)
+    print("\n".join(describe(result, args.calls)))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"  (separate processes: client, moto, stub, proxies; {os.cpu_count()} cores, load average "
+        f"{load} at the end; Python {platform.python_version()})"
+    )
+    print(f"command: stockpipe bench proxy --calls {args.calls} --latency-ms {args.latency_ms:g}")
+    return 0
 
 
 def run_alerts(args: argparse.Namespace) -> int:

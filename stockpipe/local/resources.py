@@ -27,6 +27,7 @@ def _client(service: str, endpoint: str) -> Any:
 
 
 def create_resources(endpoint_url: str, kinesis_endpoint_url: str, shards: int) -> None:
+    """``endpoint_url`` is moto's own, never the proxy's: set-up must not meet injected faults."""
     settings = Settings()
     kinesis = _client("kinesis", kinesis_endpoint_url)
     if settings.stream_name not in kinesis.list_streams()["StreamNames"]:
