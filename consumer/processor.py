@@ -10,21 +10,24 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Final, Protocol
 
 from consumer.enrichment import Enricher
 from consumer.errors import ConsumerError, LeaseGone
-from consumer.pipeline import TickPipeline
+from consumer.pipeline import DEFAULT_MAX_CLOCK_SKEW, Parsed, TickPipeline, decode
+from consumer.residency import Residency
 from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
 from core.contracts.dead_letter import DeadLetter
-from core.contracts.rejects import InvalidTick
 from core.contracts.row import EnrichedRow
-from core.contracts.tick import Tick, decode_tick
+from core.contracts.tick import Tick
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_ATTEMPTS: Final = 6
+# Windows kept in memory per shard process beyond those touched since the last commit (the
+# STOCKPIPE_MAX_RESIDENT_WINDOWS setting; see consumer/residency.py).
+DEFAULT_MAX_RESIDENT_WINDOWS: Final = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,8 @@ class ShardProcessor:
         policy: FlushPolicy,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+        max_resident_windows: int = DEFAULT_MAX_RESIDENT_WINDOWS,
     ) -> None:
         self._rows = rows
         self._lake = lake
@@ -101,8 +106,9 @@ class ShardProcessor:
         self._clock = clock
         self._sleep = sleep
         self.shard_id = ""
-        self.pipeline = TickPipeline(Enricher())
+        self.pipeline = TickPipeline(Enricher(), max_skew=max_clock_skew)
         self._known: set[str] = set()  # symbols whose saved state was looked up
+        self._residency = Residency(max_resident_windows)  # bounds _known (and so windows)
         self._replayed: dict[str, int] = {}  # symbol -> saved position on this shard at load
         self._pending = _Pending()
         self._last_commit = clock()
@@ -118,12 +124,19 @@ class ShardProcessor:
         log.info("shard initialized", extra={"shard_id": shard_id})
 
     def process_records(self, records: Sequence[StreamRecord], checkpointer: Checkpointer) -> None:
-        decoded = [(record, _try_decode(record.data)) for record in records]
+        # Per record nothing raises (consumer/pipeline.py turns failures into dead letters):
+        # what can still end the process here is the state store or a sink, after retries.
+        decoded = [(record, decode(record.data)) for record in records]
         self._load_unknown(t.symbol for _, t in decoded if isinstance(t, Tick))
         for record, tick in decoded:
             self._apply(record, tick)
         if self._due():
+            touched = self._pending.touched
             self.commit(checkpointer, self._pending.last_sequence)
+            # Only after a commit: every window in memory is saved now, so dropping one loses
+            # nothing (consumer/residency.py).
+            self._residency.used(touched)
+            self._residency.evict(self._pending.touched, self._forget)
 
     def lease_lost(self) -> None:
         # Another worker owns the shard now and resumes from the last checkpoint: what is
@@ -150,17 +163,24 @@ class ShardProcessor:
             return
         saved = self._state.load(unknown)
         self._known |= unknown
+        self._residency.loaded(unknown)
         for symbol, state in saved.items():
             self.pipeline.enricher.windows[symbol] = state.window
             if state.shard_id == self.shard_id:
                 self._replayed[symbol] = int(state.sequence_number)
+
+    def _forget(self, symbol: str) -> None:
+        """Drop a symbol whose window is saved; its next record loads it again."""
+        self._known.discard(symbol)
+        self._replayed.pop(symbol, None)
+        self.pipeline.enricher.windows.pop(symbol, None)
 
     def _replay_positions(self, symbols: Collection[str]) -> dict[str, int]:
         """``ReplayPositions`` for the lake: loads the state of symbols not seen yet."""
         self._load_unknown(symbols)
         return {s: self._replayed[s] for s in symbols if s in self._replayed}
 
-    def _apply(self, record: StreamRecord, tick: Tick | InvalidTick) -> None:
+    def _apply(self, record: StreamRecord, tick: Parsed) -> None:
         pending = self._pending
         sequence = int(record.sequence_number)
         arrival = datetime.fromtimestamp(record.arrival_millis / 1000, UTC)
@@ -171,7 +191,7 @@ class ShardProcessor:
             _EPOCH_ORDINAL + record.arrival_millis // _DAY_MILLIS,
             sequence,
         )
-        if isinstance(tick, Tick):
+        if type(tick) is Tick:
             _first(pending.tick_keys, tick.ts.toordinal(), sequence)  # ts is UTC
             position = self._replayed.get(tick.symbol)
             if position is not None and sequence <= position:
@@ -186,9 +206,10 @@ class ShardProcessor:
             pending.touched[outcome.symbol] = record.sequence_number
         elif type(outcome) is DeadLetter:
             pending.dead_letters.append(outcome)
-            if outcome.symbol is not None:  # late: the window did not move, position did
+            # Late, future or failed: the window did not move, the position did.
+            if outcome.symbol is not None:
                 pending.touched[outcome.symbol] = record.sequence_number
-        elif isinstance(tick, Tick):  # an exact duplicate, dropped: the position moved
+        elif type(tick) is Tick:  # an exact duplicate, dropped: the position moved
             pending.touched[tick.symbol] = record.sequence_number
 
     def _due(self) -> bool:
@@ -274,10 +295,3 @@ class ShardProcessor:
                 )
                 self._sleep(delay)
                 delay *= 2
-
-
-def _try_decode(data: bytes) -> Tick | InvalidTick:
-    try:
-        return decode_tick(data)
-    except InvalidTick as rejected:
-        return rejected
