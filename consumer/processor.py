@@ -17,6 +17,7 @@ from consumer.enrichment import Enricher
 from consumer.errors import ConsumerError, LeaseGone
 from consumer.pipeline import DEFAULT_MAX_CLOCK_SKEW, Parsed, TickPipeline, decode
 from consumer.residency import Residency
+from consumer.retry import RetryPolicy
 from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
 from core.contracts.dead_letter import DeadLetter
 from core.contracts.row import EnrichedRow
@@ -24,7 +25,18 @@ from core.contracts.tick import Tick
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_ATTEMPTS: Final = 6
+# What the daemon's checkpointer (KCL 3 RecordProcessorCheckpointer) may refuse with, by the
+# exception's simple name, and what its javadoc says to do: Throttling ("checkpointing too
+# frequently") and KinesisClientLibDependency ("the application can backoff and retry") are
+# transient; Shutdown means the lease is gone; InvalidState (the lease table is missing) and
+# IllegalArgument (a sequence number out of range) cannot get better by waiting.
+RETRYABLE_CHECKPOINT_ERRORS: Final = frozenset(
+    {"ThrottlingException", "KinesisClientLibDependencyException"}
+)
+# 20 s of retries at most: inside the 30 s ECS allows after SIGTERM, and far shorter than the
+# lease failover time, so a stuck checkpoint neither delays a shutdown past its kill nor
+# holds a shard another worker could serve.
+CHECKPOINT_RETRY: Final = RetryPolicy(base_s=0.2, cap_s=5.0, budget_s=20.0)
 # Windows kept in memory per shard process beyond those touched since the last commit (the
 # STOCKPIPE_MAX_RESIDENT_WINDOWS setting; see consumer/residency.py).
 DEFAULT_MAX_RESIDENT_WINDOWS: Final = 20_000
@@ -277,8 +289,9 @@ class ShardProcessor:
         self._last_commit = self._clock()
 
     def _checkpoint(self, checkpointer: Checkpointer, sequence_number: str | None) -> None:
-        delay = 0.2
-        for attempt in range(1, CHECKPOINT_ATTEMPTS + 1):
+        delays = CHECKPOINT_RETRY.delays(self._clock)
+        attempt = 1
+        while True:
             try:
                 checkpointer.checkpoint(sequence_number)
                 return
@@ -287,11 +300,17 @@ class ShardProcessor:
                     # The lease is gone; retrying cannot succeed. The next owner replays from
                     # the previous checkpoint, and the sinks make that harmless.
                     raise LeaseGone(f"{self.shard_id}: lease lost at checkpoint") from failure
-                if failure.error != "ThrottlingException" or attempt == CHECKPOINT_ATTEMPTS:
-                    raise
+                delay = next(delays, None) if failure.error in RETRYABLE_CHECKPOINT_ERRORS else None
+                if delay is None:  # not retryable (InvalidStateException: no lease table), or
+                    raise  # the budget is spent: exit, the replacement resumes from the last one
                 log.warning(
-                    "checkpoint throttled, retrying",
-                    extra={"shard_id": self.shard_id, "attempt": attempt, "delay_s": delay},
+                    "checkpoint refused, retrying",
+                    extra={
+                        "shard_id": self.shard_id,
+                        "error": failure.error,
+                        "attempt": attempt,
+                        "delay_s": round(delay, 3),
+                    },
                 )
                 self._sleep(delay)
-                delay *= 2
+                attempt += 1
