@@ -1,5 +1,5 @@
 """Per-symbol enrichment: prev price, change, % change, anomaly, 4-period moving average, and
-the acceptance rules for late and duplicate ticks (DESIGN.md, "Acceptance of ticks").
+the acceptance rules for late and duplicate ticks (docs/design.md, "Acceptance").
 
 Arithmetic is ``Decimal``: the running sum of the window is exact (no float drift over a
 long-lived shard), and the anomaly threshold is exact (a move of exactly 5 % is not an
@@ -49,7 +49,7 @@ ARITHMETIC: Final = Context(prec=ARITHMETIC_PRECISION, rounding=ROUND_HALF_EVEN)
 
 
 class Rejection(Enum):
-    """A tick that was not accepted (see DESIGN.md)."""
+    """A tick that was not accepted (docs/design.md, "Acceptance")."""
 
     DUPLICATE = "duplicate"  # same ts and price as the symbol's last accepted tick: dropped
     LATE = "late"  # not newer than the last accepted tick otherwise: a dead letter

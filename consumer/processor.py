@@ -234,7 +234,7 @@ class ShardProcessor:
 
     def commit(self, checkpointer: Checkpointer, sequence_number: str | None) -> None:
         """Make everything applied so far durable, then checkpoint. The order is the
-        delivery guarantee (DESIGN.md, "Delivery: effectively once"); a crash between any
+        delivery guarantee (docs/design.md, "Delivery: effectively once"); a crash between any
         two steps leaves a state that a replay from the previous checkpoint repairs."""
         pending = self._pending
         # 1. Rows to DynamoDB. Keyed by symbol + ts: a replay rewrites the same items.

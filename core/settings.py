@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     alerts_topic_arn: str | None = None
     application_name: str = "stockpipe-consumer"  # KCL lease table name
 
+    # The Python module the daemon runs once per shard. Only tests change it (their
+    # fault-injecting wrapper, tests/consumer/faulty_kcl_app.py); production code never
+    # imports test code.
+    processor_module: str = Field(default="consumer.kcl_app", pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    # Where the KCL MultiLangDaemon's jars are; unset: .stockpipe/kcl-jars in the checkout,
+    # where `make setup` puts them. The consumer image sets it (consumer/Dockerfile).
+    kcl_jars_dir: str | None = None
     # Records per GetRecords call the daemon asks for (KCL ``maxRecords``, at most 10,000).
     kcl_max_records: int = Field(default=10_000, ge=1, le=10_000)
     # Flush + checkpoint every N records or T seconds, whichever comes first.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 from typing import Any
 
-from stockpipe.commands._args import positive_int
+from stockpipe.commands._args import positive_float, positive_int
 
 
 def register(commands: Any) -> None:
@@ -55,6 +56,24 @@ def register(commands: Any) -> None:
     memory.add_argument("--flush", type=positive_int, default=5_000, help="records per commit")
     memory.add_argument("--batch", type=positive_int, default=1_000, help="records per call")
     memory.set_defaults(handler=run_memory)
+    proxy = targets.add_parser("proxy", help="the local proxy: overhead per call, latency check")
+    proxy.add_argument("--calls", type=positive_int, default=2_000, help="calls each way")
+    proxy.add_argument("--latency-ms", type=positive_float, default=20.0)
+    proxy.set_defaults(handler=run_proxy)
+
+
+def run_proxy(args: argparse.Namespace) -> int:
+    from stockpipe.bench.proxy import bench_proxy, describe
+
+    result = bench_proxy(args.calls, args.latency_ms)
+    print("\n".join(describe(result, args.calls)))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"  (separate processes: client, moto, stub, proxies; {os.cpu_count()} cores, load average "
+        f"{load} at the end; Python {platform.python_version()})"
+    )
+    print(f"command: stockpipe bench proxy --calls {args.calls} --latency-ms {args.latency_ms:g}")
+    return 0
 
 
 def run_consumer(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
 """The sinks on moto driven by the real ShardProcessor through a crash between the state
-save and the checkpoint (DESIGN.md, "Delivery: effectively once"), the restart cutting its
+save and the checkpoint (docs/design.md, "Delivery: effectively once"), the restart cutting its
 flush batches smaller than the first attempt did.
 
 The oracle is an uninterrupted TickPipeline over the same records: what the lake and the
