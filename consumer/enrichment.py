@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, getcontext
 from enum import Enum
 from typing import Final
 
@@ -37,15 +37,19 @@ _MA_DIVISOR: Final = Decimal(MA_PERIODS)
 #   it is at least 1 / (2 * 10**PCT_DECIMALS * P_max) = 5e-30 away from one. A quotient whose
 #   error is below that (30 decimal places) rounds to the same 10 places as the exact value,
 #   and its sign against 5 % is the exact sign too (|100*c - 5*p| / p >= 1 / P_max).
-# So 18 + 30 = 48 digits; with the default 28 the 0.00001 -> 1e15 raised
-# InvalidOperation. tests/consumer/test_exact_arithmetic.py checks this against Fractions at
-# the extremes and on constructed near-midpoint pairs.
+# So 18 + 30 = 48 digits for the quotient; with the default 28 the 0.00001 -> 1e15
+# raised InvalidOperation. tests/consumer/test_exact_arithmetic.py checks this against Fractions
+# at the extremes and on constructed near-midpoint pairs.
 _PCT_INTEGER_DIGITS: Final = (MAX_PRICE / MIN_PRICE * _HUNDRED).adjusted() + 1
 _GUARD_DECIMALS: Final = PCT_DECIMALS + (2 * MAX_PRICE.scaleb(PRICE_DECIMALS)).adjusted() + 1
 ARITHMETIC_PRECISION: Final = _PCT_INTEGER_DIGITS + _GUARD_DECIMALS
-# Used explicitly (never the thread's current context, which anyone may change). Traps stay
-# the defaults: an InvalidOperation is a per-record processing error, never a silent NaN.
+# Passed explicitly to the quotient and its rounding. Traps stay the defaults: an
+# InvalidOperation is a per-record processing error, never a silent NaN.
 ARITHMETIC: Final = Context(prec=ARITHMETIC_PRECISION, rounding=ROUND_HALF_EVEN)
+# The exact operations (change, the window sum, ma_4) use plain operators, i.e. the thread's
+# context: its methods cost three times an operator on the hot path, and Python's default
+# precision (28) already holds the 22 digits they need. Enricher checks that at creation.
+EXACT_DIGITS: Final = 22
 
 
 class Rejection(Enum):
@@ -68,6 +72,11 @@ class Enricher:
     __slots__ = ("counts", "windows")
 
     def __init__(self, windows: dict[str, SymbolWindow] | None = None) -> None:
+        if getcontext().prec < EXACT_DIGITS:
+            raise ValueError(
+                f"the decimal context has {getcontext().prec} digits; enrichment needs "
+                f"{EXACT_DIGITS} for exact sums (Python's default is 28)"
+            )
         self.windows: dict[str, SymbolWindow] = {} if windows is None else windows
         self.counts = EnrichmentCounts()
 
@@ -98,19 +107,18 @@ class Enricher:
                 self.counts.late += 1
                 return Rejection.LATE
             prev = window.last_price
-            change = ARITHMETIC.subtract(price, prev)
-            exact_pct = ARITHMETIC.divide(ARITHMETIC.multiply(change, _HUNDRED), prev)
+            change = price - prev
+            exact_pct = ARITHMETIC.divide(change * _HUNDRED, prev)
             # copy_abs, not abs(): abs() rounds to the thread's context.
             anomaly = exact_pct.copy_abs() > ANOMALY_PCT
-            change_pct = exact_pct.quantize(_PCT_QUANTUM, context=ARITHMETIC)
+            # The context's method: quantize(..., context=) takes a slow keyword path.
+            change_pct = ARITHMETIC.quantize(exact_pct, _PCT_QUANTUM)
             recent = window.recent
-            new_sum = ARITHMETIC.add(window.recent_sum, price)
+            new_sum = window.recent_sum + price
             full = len(recent) >= MA_PERIODS  # the oldest price leaves the window
             if full:
-                new_sum = ARITHMETIC.subtract(new_sum, recent[0])
-            ma_4 = (
-                ARITHMETIC.divide(new_sum, _MA_DIVISOR) if len(recent) + 1 >= MA_PERIODS else None
-            )
+                new_sum -= recent[0]
+            ma_4 = new_sum / _MA_DIVISOR if len(recent) + 1 >= MA_PERIODS else None
         row = EnrichedRow(
             symbol=tick.symbol,
             ts=tick.ts,

@@ -178,3 +178,16 @@ def test_a_window_is_untouched_when_the_arithmetic_raises() -> None:
     window = enricher.windows["X"]
     assert (window.last_ts, window.last_price, window.recent, window.recent_sum) == before
     assert enricher.counts.accepted == 0
+
+
+def test_a_context_too_narrow_for_exact_sums_is_refused() -> None:
+    """change, the window sum and ma_4 use the thread's context (operators are three times
+    cheaper than a context's methods); below 22 digits they could round, so no Enricher."""
+    from decimal import localcontext
+
+    import pytest
+
+    with localcontext(Context(prec=21)), pytest.raises(ValueError, match="22"):
+        Enricher()
+    with localcontext(Context(prec=22)):
+        Enricher()
