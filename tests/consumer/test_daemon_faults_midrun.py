@@ -1,10 +1,10 @@
 """Fault injection under the real MultiLangDaemon, starting mid-run: the local proxy
-(stockpipe/local/proxy.py), which the daemon's children and the daemon's own lease-table
-calls go through, throttles, answers 500 and 503, S3 SlowDown, holds requests past the read timeout and resets connections
-for a while, in the middle of a run. Afterwards: no row, object or dead letter lost or doubled
-(the oracle is ``stockpipe process`` over the same file), so nothing was checkpointed past
-unwritten data; and ``consume --until-idle`` ends, which it only does once every shard is
-caught up with its tip (lag back to zero)."""
+(stockpipe/local/proxy.py), which the daemon's children and the daemon's own lease-table calls
+go through, throttles, answers 500 and 503, S3 SlowDown, holds requests past the read timeout
+and resets connections for a while, in the middle of a run. Afterwards: no row, object or dead
+letter lost or doubled (the oracle is ``stockpipe process`` over the same file), so nothing was
+checkpointed past unwritten data; and ``consume --until-idle`` ends, which it only does once
+every shard is caught up with its tip (lag back to zero)."""
 
 from __future__ import annotations
 
