@@ -83,6 +83,8 @@ def build_processor(wrap_sinks: SinkWrapper | None = None) -> ShardProcessor:
         lake=lake,
         state=state,
         policy=FlushPolicy(records=settings.flush_records, seconds=settings.flush_seconds),
+        max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        max_resident_windows=settings.max_resident_windows,
     )
 
 

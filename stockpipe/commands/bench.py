@@ -65,6 +65,17 @@ def register(commands: Any) -> None:
     alerts.add_argument("--samples", type=positive_int, default=100_000)
     alerts.add_argument("--seed", type=int, default=7)
     alerts.set_defaults(handler=run_alerts)
+    memory = targets.add_parser(
+        "memory", help="peak RSS and commit time with many distinct symbols, evicting or not"
+    )
+    memory.add_argument("--symbols", type=positive_int, default=100_000)
+    memory.add_argument("--rounds", type=positive_int, default=3, help="ticks per symbol")
+    memory.add_argument(
+        "--max-windows", type=positive_int, default=20_000, help="the eviction cap measured"
+    )
+    memory.add_argument("--flush", type=positive_int, default=5_000, help="records per commit")
+    memory.add_argument("--batch", type=positive_int, default=1_000, help="records per call")
+    memory.set_defaults(handler=run_memory)
     proxy = targets.add_parser("proxy", help="the local proxy: overhead per call, latency check")
     proxy.add_argument("--calls", type=positive_int, default=2_000, help="calls each way")
     proxy.add_argument("--latency-ms", type=positive_float, default=20.0)
@@ -155,6 +166,37 @@ def _run_consumer_end_to_end(args: argparse.Namespace) -> int:
     print(
         f"command: stockpipe bench consumer --end-to-end --ticks {args.ticks} "
         f"--symbols {args.symbols} --shards {args.shards}"
+    )
+    return 0
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    from stockpipe.bench.memory import run_in_child
+
+    runs = [
+        (
+            "evicting",
+            run_in_child(args.symbols, args.rounds, args.max_windows, args.flush, args.batch),
+        ),
+        ("keeping all", run_in_child(args.symbols, args.rounds, 10**9, args.flush, args.batch)),
+    ]
+    for label, result in runs:
+        print(
+            f"bench memory ({label}, cap {result.max_windows:,}): peak RSS "
+            f"{result.peak_rss_mib:,.0f} MiB ({result.peak_rss_mib - result.baseline_rss_mib:,.0f}"
+            f" MiB over the processor's start), {result.resident_windows:,} windows resident at "
+            f"the end; {result.commits} commits of {args.flush:,} records, "
+            f"{result.commit_mean_ms:,.0f} ms mean / {result.commit_max_ms:,.0f} ms max "
+            f"(the call that commits: one batch applied, state saved, eviction); "
+            f"{args.symbols:,} symbols x {args.rounds} ticks in {result.seconds:.1f} s"
+        )
+    print(
+        "(in-process, state store on SQLite in a file, rows and lake no-ops; one child process "
+        f"each; Python {platform.python_version()})"
+    )
+    print(
+        f"command: stockpipe bench memory --symbols {args.symbols} --rounds {args.rounds} "
+        f"--max-windows {args.max_windows} --flush {args.flush} --batch {args.batch}"
     )
     return 0
 
