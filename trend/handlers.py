@@ -66,21 +66,13 @@ def build_ports(
 ) -> Ports:
     """The DynamoDB/SNS implementations; clients are created here unless given."""
     if dynamodb is None or (sns is None and publisher is None):
-        import boto3  # imported on first use: a cold start that only logs stays light
+        # Imported on first use (boto3 with it): a cold start that only logs stays light.
+        from core.aws import client
 
-        session = boto3.session.Session(
-            region_name=settings.region,
-            aws_access_key_id=settings.aws_access_key_id,
-            aws_secret_access_key=(
-                None
-                if settings.aws_secret_access_key is None
-                else settings.aws_secret_access_key.get_secret_value()
-            ),
-        )
         if dynamodb is None:
-            dynamodb = session.client("dynamodb", endpoint_url=settings.endpoint_url)
+            dynamodb = client("dynamodb", settings)
         if sns is None and publisher is None:
-            sns = session.client("sns", endpoint_url=settings.endpoint_url)
+            sns = client("sns", settings)
     if publisher is None:
         if settings.alerts_topic_arn is None:
             raise ConfigError(

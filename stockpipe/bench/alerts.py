@@ -42,6 +42,7 @@ from boto3.dynamodb.types import TypeSerializer
 from pydantic import SecretStr
 
 from consumer.sinks.state_store import padded
+from core import aws
 from core.contracts.row import EnrichedRow
 from core.contracts.schema import row_to_item
 from core.contracts.tick import format_ts
@@ -280,7 +281,6 @@ class CallTimer:
 def bench_size(
     env: dict[str, str], symbols: int, budget: float, crossing_every: int, samples: int, seed_: int
 ) -> SizeResult:
-    import boto3
     from botocore.config import Config
 
     from trend.budget import Budget
@@ -295,11 +295,7 @@ def bench_size(
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=SecretStr(env["AWS_SECRET_ACCESS_KEY"]),
     )
-    session = boto3.session.Session(
-        region_name=settings.region,
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    session = aws.session(settings)
     config = Config(max_pool_connections=WRITERS * 2)
     dynamodb = session.client("dynamodb", endpoint_url=settings.endpoint_url, config=config)
     started = time.perf_counter()

@@ -86,7 +86,6 @@ def scheduled_event(now: datetime) -> dict[str, Any]:
 
 def run_once(args: argparse.Namespace) -> int:
     from core.settings import get_settings
-    from trend.errors import TrendError
     from trend.handlers import handler
 
     settings = get_settings()
@@ -96,19 +95,13 @@ def run_once(args: argparse.Namespace) -> int:
             "or export the topic's ARN"
         )
     if args.create_tables:
-        import boto3
-
+        from core.aws import client
         from trend.tables import ensure_tables
 
-        client = boto3.client(
-            "dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url
-        )
-        for name in ensure_tables(client, settings):
+        for name in ensure_tables(client("dynamodb", settings), settings):
             print(f"created table {name}")
-    try:
-        result = handler(scheduled_event(datetime.now(UTC)), _LocalContext(args.time_budget))
-    except TrendError as exc:
-        raise UsageError(str(exc)) from exc
+    # A TrendError reaches the CLI's one handler (a StockpipeError): one line, exit 2.
+    result = handler(scheduled_event(datetime.now(UTC)), _LocalContext(args.time_budget))
     print(
         f"alerts run-once: {result['symbols']} symbols, {result['rows']} new rows, "
         f"{result['crossings_sent']} crossing alerts and {result['anomaly_alerts_sent']} move "
@@ -129,8 +122,7 @@ def run_once(args: argparse.Namespace) -> int:
 
 
 def run_tail(args: argparse.Namespace) -> int:
-    import boto3
-
+    from core.aws import client
     from core.settings import get_settings
     from trend.tail import drain
 
@@ -140,7 +132,7 @@ def run_tail(args: argparse.Namespace) -> int:
             "STOCKPIPE_ALERTS_QUEUE_URL is not set; run `eval $(stockpipe local env)` "
             "(the local stack subscribes that queue to the alerts topic)"
         )
-    sqs = boto3.client("sqs", region_name=settings.region, endpoint_url=settings.endpoint_url)
+    sqs = client("sqs", settings)
     count = 0
     for delivered in drain(sqs, settings.alerts_queue_url, follow=args.follow, keep=args.keep):
         count += 1
