@@ -85,6 +85,8 @@ def build_processor(wrap_sinks: SinkWrapper | None = None) -> ShardProcessor:
         state=state,
         policy=FlushPolicy(records=settings.flush_records, seconds=settings.flush_seconds),
         worker=worker_id(),
+        max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        max_resident_windows=settings.max_resident_windows,
     )
 
 

@@ -1,11 +1,27 @@
 """The one place boto3 sessions and clients are made: region, credentials and endpoints come
-from ``Settings`` (Kinesis has its own endpoint locally; every other service shares one), and
-botocore's "standard" retry mode retries throttling and transient errors with backoff and
-jitter. Every component asks here instead of building its own session."""
+from ``Settings`` (Kinesis has its own endpoint locally; every other service shares one). Every
+component asks here instead of building its own session.
+
+Retries (``RETRY_CONFIG``, the default of every client made here): botocore's "standard" mode.
+Throttling (DynamoDB's ProvisionedThroughputExceeded, S3's SlowDown, ...), 5xx,
+RequestTimeout, connection errors and read timeouts are retried with exponential backoff and
+full jitter, ``rand(0, 1) * min(base * 2**i, 20 s)`` with base 1 s for throttling and 25-50 ms
+otherwise, up to ``MAX_ATTEMPTS`` calls in all.
+
+The time budget of one call that keeps failing (RETRY_BUDGET_S, README "When AWS fails for
+longer"): at most MAX_ATTEMPTS x (connect + read timeout) waiting on the network plus the
+throttling backoff ceilings 1 + 2 + 4 + 8 + 16 + 20 + 20 s = 71 s, so about 2.8 minutes;
+a throttling storm typically costs half the backoff (~35 s) before a call gives up. In the
+consumer the exception then ends the shard's process (consumer/kcl_app.py). botocore's retry
+quota (a token bucket per client) can end the retries sooner when most calls fail: failing
+fast then is the point, the replacement task starts from the last checkpoint.
+
+"adaptive" mode was not chosen: it adds client-side rate limiting that botocore still calls
+experimental, and the state store's 16 writer threads share one client and one bucket."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.config import Config
@@ -16,10 +32,22 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
     from mypy_boto3_s3.client import S3Client
 
+MAX_ATTEMPTS: Final = 8  # the first call and 7 retries
+# In a VPC with gateway endpoints a connection is set up in milliseconds; 2 s means it is not
+# coming. A BatchWriteItem of 25 rows or a PUT of one flush's Parquet answers in well under 10 s.
+CONNECT_TIMEOUT_S: Final = 2
+READ_TIMEOUT_S: Final = 10
+_MAX_BACKOFF_S: Final = 20  # botocore's cap on one wait
+_THROTTLING_BASE_S: Final = 1
+RETRY_BUDGET_S: Final = MAX_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + sum(
+    min(_THROTTLING_BASE_S * 2**i, _MAX_BACKOFF_S) for i in range(MAX_ATTEMPTS - 1)
+)
+
 RETRY_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 10},
-    connect_timeout=5,
-    read_timeout=20,
+    # total_max_attempts counts the first call; botocore's "max_attempts" would count retries only.
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
     # The state store writes in parallel threads (see sinks/state_store.py).
     max_pool_connections=32,
 )

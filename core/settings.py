@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     status_dir: str | None = None
     # DynamoDB rows expire after this many days (the table's TTL attribute is ``expires_at``).
     row_ttl_days: PositiveInt = 30
+    # A tick dated more than this many seconds after its record reached the stream (Kinesis'
+    # ApproximateArrivalTimestamp; the wall clock in ``stockpipe process``) is dead-lettered as
+    # ``future_timestamp``: a producer's fast clock must not move a symbol's watermark ahead.
+    max_clock_skew_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    # Per shard process, windows of symbols idle longest are dropped from memory after a commit
+    # beyond this many (their state is in the state table and is loaded again on next sight).
+    max_resident_windows: PositiveInt = 20_000
 
     # Only for local endpoints (moto accepts anything); on AWS the task role is used.
     aws_access_key_id: str | None = None
@@ -66,6 +73,9 @@ class Settings(BaseSettings):
     # only then may the wall clock close a cooldown window with no newer row of the symbol.
     alert_settle_seconds: PositiveInt = 300
     alert_ttl_days: PositiveInt = 90  # alert ledger items expire (TTL ``expires_at``)
+    # Symbols a run evaluates at a time (threads): a symbol costs round trips, not CPU, so
+    # this multiplies the symbols one run's budget covers (trend/runner.py, fair rotation).
+    alert_workers: int = Field(default=8, ge=1, le=64)
     alerts_queue_url: str | None = None  # SQS queue subscribed to the topic (alerts tail)
 
     # The query layer (lake/, sql/). "auto": DuckDB over the lake when endpoint_url

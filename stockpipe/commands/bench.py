@@ -39,19 +39,44 @@ def register(commands: Any) -> None:
     producer.add_argument("--seed", type=int, default=7)
     producer.add_argument("--repeat", type=positive_int, default=3)
     producer.set_defaults(handler=run_producer)
-    fleet = targets.add_parser(
-        "fleet", help="the consumer as 1, 2, 3 workers on one stream; take-over after a stop"
-    )
-    fleet.add_argument("--ticks", type=positive_int, default=20_000)
-    fleet.add_argument("--symbols", type=positive_int, default=400)
-    fleet.add_argument("--shards", type=positive_int, default=4)
-    fleet.set_defaults(handler=run_fleet)
+    _register_fleet(targets)
     lake = targets.add_parser("lake", help="bytes read: Parquet lake vs one JSON object a tick")
     lake.add_argument("--days", type=positive_int, default=30)
     lake.add_argument("--ticks-per-second", type=positive_int, default=1, help="scaled-down rate")
     lake.add_argument("--symbols", type=positive_int, default=100)
     lake.add_argument("--seed", type=int, default=7)
     lake.set_defaults(handler=run_lake)
+    alerts = targets.add_parser(
+        "alerts", help="alert runs on the local stack: symbols/s, runs to cover, time to alert"
+    )
+    alerts.add_argument("--symbols", type=positive_int, nargs="+", default=[10_000, 50_000])
+    alerts.add_argument(
+        "--budget",
+        type=positive_float,
+        default=45.0,  # stockpipe.bench.alerts.LAMBDA_BUDGET_SECONDS (lazy imports here)
+        help="a run's budget in seconds (deployed: 60 s timeout - 15 s margin)",
+    )
+    alerts.add_argument(
+        "--reference",
+        type=positive_int,
+        default=1_000,
+        help="symbols of the run whose cost per symbol the sizes are also scaled from",
+    )
+    alerts.add_argument("--crossing-every", type=positive_int, default=50)
+    alerts.add_argument("--samples", type=positive_int, default=100_000)
+    alerts.add_argument("--seed", type=int, default=7)
+    alerts.set_defaults(handler=run_alerts)
+    memory = targets.add_parser(
+        "memory", help="peak RSS and commit time with many distinct symbols, evicting or not"
+    )
+    memory.add_argument("--symbols", type=positive_int, default=100_000)
+    memory.add_argument("--rounds", type=positive_int, default=3, help="ticks per symbol")
+    memory.add_argument(
+        "--max-windows", type=positive_int, default=20_000, help="the eviction cap measured"
+    )
+    memory.add_argument("--flush", type=positive_int, default=5_000, help="records per commit")
+    memory.add_argument("--batch", type=positive_int, default=1_000, help="records per call")
+    memory.set_defaults(handler=run_memory)
     proxy = targets.add_parser("proxy", help="the local proxy: overhead per call, latency check")
     proxy.add_argument("--calls", type=positive_int, default=2_000, help="calls each way")
     proxy.add_argument("--latency-ms", type=positive_float, default=20.0)
@@ -69,6 +94,39 @@ def run_proxy(args: argparse.Namespace) -> int:
         f"{load} at the end; Python {platform.python_version()})"
     )
     print(f"command: stockpipe bench proxy --calls {args.calls} --latency-ms {args.latency_ms:g}")
+    return 0
+
+
+def run_alerts(args: argparse.Namespace) -> int:
+    from core.settings import Settings
+    from stockpipe.bench.alerts import (
+        MOTO_NOTE,
+        bench_alerts,
+        derivation,
+        describe,
+        describe_scaled,
+        scaled,
+    )
+
+    reference, results = bench_alerts(
+        args.symbols, args.reference, args.budget, args.crossing_every, args.samples, args.seed
+    )
+    flush = Settings().flush_seconds
+    for result in [reference, *results]:
+        print(describe(result))
+    for result in results:
+        print(
+            describe_scaled(
+                scaled(reference, result.symbols, flush, args.samples, args.seed), reference
+            )
+        )
+    print(derivation(flush, args.samples, args.seed))
+    print(MOTO_NOTE)
+    print(
+        f"command: stockpipe bench alerts --symbols {' '.join(map(str, args.symbols))} "
+        f"--reference {args.reference} --budget {args.budget:g} --crossing-every "
+        f"{args.crossing_every} --samples {args.samples} --seed {args.seed}"
+    )
     return 0
 
 
@@ -113,6 +171,16 @@ def _run_consumer_end_to_end(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_fleet(targets: Any) -> None:
+    fleet = targets.add_parser(
+        "fleet", help="the consumer as 1, 2, 3 workers on one stream; take-over after a stop"
+    )
+    fleet.add_argument("--ticks", type=positive_int, default=20_000)
+    fleet.add_argument("--symbols", type=positive_int, default=400)
+    fleet.add_argument("--shards", type=positive_int, default=4)
+    fleet.set_defaults(handler=run_fleet)
+
+
 def run_fleet(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -145,6 +213,37 @@ def run_fleet(args: argparse.Namespace) -> int:
     print(
         f"command: stockpipe bench fleet --ticks {args.ticks} --symbols {args.symbols} "
         f"--shards {args.shards}"
+    )
+    return 0
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    from stockpipe.bench.memory import run_in_child
+
+    runs = [
+        (
+            "evicting",
+            run_in_child(args.symbols, args.rounds, args.max_windows, args.flush, args.batch),
+        ),
+        ("keeping all", run_in_child(args.symbols, args.rounds, 10**9, args.flush, args.batch)),
+    ]
+    for label, result in runs:
+        print(
+            f"bench memory ({label}, cap {result.max_windows:,}): peak RSS "
+            f"{result.peak_rss_mib:,.0f} MiB ({result.peak_rss_mib - result.baseline_rss_mib:,.0f}"
+            f" MiB over the processor's start), {result.resident_windows:,} windows resident at "
+            f"the end; {result.commits} commits of {args.flush:,} records, "
+            f"{result.commit_mean_ms:,.0f} ms mean / {result.commit_max_ms:,.0f} ms max "
+            f"(the call that commits: one batch applied, state saved, eviction); "
+            f"{args.symbols:,} symbols x {args.rounds} ticks in {result.seconds:.1f} s"
+        )
+    print(
+        "(in-process, state store on SQLite in a file, rows and lake no-ops; one child process "
+        f"each; Python {platform.python_version()})"
+    )
+    print(
+        f"command: stockpipe bench memory --symbols {args.symbols} --rounds {args.rounds} "
+        f"--max-windows {args.max_windows} --flush {args.flush} --batch {args.batch}"
     )
     return 0
 

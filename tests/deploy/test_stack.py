@@ -280,6 +280,7 @@ def test_image_is_the_consumer_dockerfile_staged_without_docker(
         "trend",
         "core",
         "lake",
+        "requirements",
     }, tops
     assert not any("__pycache__" in f for f in files)
 
