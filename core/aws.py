@@ -11,6 +11,7 @@ from botocore.config import Config
 from core.settings import Settings
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
     from mypy_boto3_s3.client import S3Client
 
@@ -42,5 +43,13 @@ def dynamodb_resource(settings: Settings) -> DynamoDBServiceResource:
 def s3_client(settings: Settings) -> S3Client:
     client: Any = _session(settings).client(
         "s3", endpoint_url=settings.endpoint_url, config=RETRY_CONFIG
+    )
+    return client  # type: ignore[no-any-return]
+
+
+def dynamodb_client(settings: Settings) -> DynamoDBClient:
+    """A low-level client (typed items): thread-safe, for sinks that overlap their calls."""
+    client: Any = _session(settings).client(
+        "dynamodb", endpoint_url=settings.endpoint_url, config=RETRY_CONFIG
     )
     return client  # type: ignore[no-any-return]
