@@ -47,9 +47,15 @@ def s3_client(settings: Settings) -> S3Client:
     return client  # type: ignore[no-any-return]
 
 
+# The rows sink's client skips botocore's client-side parameter validation: it costs about a
+# quarter of the client's CPU per BatchWriteItem (measured: 2.2 -> 1.6 ms a 25-item call), and
+# the sink builds its requests from fixed code; DynamoDB still validates every request.
+ROWS_CLIENT_CONFIG = RETRY_CONFIG.merge(Config(parameter_validation=False))
+
+
 def dynamodb_client(settings: Settings) -> DynamoDBClient:
-    """A low-level client (typed items): thread-safe, for sinks that overlap their calls."""
+    """A low-level client (typed items) for the rows sink: thread-safe, so its calls overlap."""
     client: Any = _session(settings).client(
-        "dynamodb", endpoint_url=settings.endpoint_url, config=RETRY_CONFIG
+        "dynamodb", endpoint_url=settings.endpoint_url, config=ROWS_CLIENT_CONFIG
     )
     return client  # type: ignore[no-any-return]

@@ -6,7 +6,7 @@ import argparse
 import platform
 from typing import Any
 
-from stockpipe.commands._args import positive_int
+from stockpipe.commands._args import positive_float, positive_int
 
 
 def register(commands: Any) -> None:
@@ -44,6 +44,76 @@ def register(commands: Any) -> None:
     lake.add_argument("--symbols", type=positive_int, default=100)
     lake.add_argument("--seed", type=int, default=7)
     lake.set_defaults(handler=run_lake)
+    catchup = targets.add_parser(
+        "catchup", help="one shard processor draining a backlog at N ms per AWS call"
+    )
+    catchup.add_argument("--ticks", type=positive_int, default=60_000, help="null endpoint runs")
+    catchup.add_argument("--moto-ticks", type=positive_int, default=20_000, help="moto runs")
+    catchup.add_argument("--symbols", type=positive_int, default=100)
+    catchup.add_argument(
+        "--flush-records",
+        type=_int_list,
+        default=[2_000, 5_000, 10_000],
+        help="flush sizes to compare, comma-separated",
+    )
+    catchup.add_argument("--get-records", type=positive_int, default=10_000)
+    catchup.add_argument("--writers", type=positive_int, default=16)
+    catchup.add_argument("--latency-ms", type=float, default=20.0)
+    catchup.add_argument("--per-record-ticks", type=positive_int, default=200)
+    catchup.add_argument("--seed", type=int, default=7)
+    catchup.set_defaults(handler=run_catchup)
+    latency = targets.add_parser(
+        "latency", help="PutRecords -> row readable in DynamoDB, real daemon at a steady rate"
+    )
+    _steady_arguments(latency)
+    latency.add_argument("--duration", type=positive_int, default=60, help="seconds")
+    latency.set_defaults(handler=run_latency)
+    soak = targets.add_parser("soak", help="latency, lag and RSS per minute over a long run")
+    _steady_arguments(soak)
+    soak.add_argument("--minutes", type=positive_int, default=10)
+    soak.set_defaults(handler=run_soak)
+
+
+def _steady_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rate", type=positive_int, default=1_000, help="ticks/s per shard")
+    parser.add_argument("--shards", type=positive_int, default=1)
+    parser.add_argument("--symbols", type=positive_int, default=5)
+    parser.add_argument("--flush-records", type=positive_int, default=None)
+    parser.add_argument("--flush-seconds", type=positive_float, default=None)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+
+
+def run_latency(args: argparse.Namespace) -> int:
+    from stockpipe.bench.steady_report import run_latency as bench
+
+    print("\n".join(bench(args)))
+    return 0
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    from stockpipe.bench.steady_report import run_soak as bench
+
+    print("\n".join(bench(args)))
+    return 0
+
+
+def _int_list(value: str) -> list[int]:
+    try:
+        numbers = [int(part) for part in value.split(",")]
+    except ValueError:
+        numbers = []
+    if not numbers or min(numbers) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a comma-separated list of counts >= 1")
+    return numbers
+
+
+def run_catchup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stockpipe.bench.catchup_report import run
+
+    print("\n".join(run(args, Path(".stockpipe/bench-catchup"))))
+    return 0
 
 
 def run_consumer(args: argparse.Namespace) -> int:

@@ -15,17 +15,20 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from consumer.sinks.rows_table import DynamoRowsTable, RowsNotWritten
+from consumer.sinks.rows_table import DynamoRowsTable, RowsNotWritten, typed_value
 from consumer.tables import create_tables
 from core.aws import RETRY_CONFIG
 from core.contracts.row import EnrichedRow
+from core.contracts.schema import row_to_item
 from core.contracts.tick import Tick
 from core.settings import Settings
 from tests.consumer.sinks.helpers import REGION, enrich, utc_iso
@@ -333,3 +336,29 @@ def test_through_the_proxy_throttling_and_500s_are_retried_and_every_row_lands_o
     assert set(client.written) == _expected_keys(rows)
     assert set(client.written.values()) == {1}
     assert _count_items(_proxied_client(slow_proxy), proxied_table) == ROWS
+
+
+# ---- the sink's own serializer against boto3's -----------------------------------------------
+
+
+def test_typed_values_are_what_boto3s_serializer_gives(rows: list[EnrichedRow]) -> None:
+    """The oracle is boto3's TypeSerializer, over every attribute of real rows."""
+    serializer = TypeSerializer()
+    for row in rows:
+        item = row_to_item(row, TTL)
+        assert {k: typed_value(v) for k, v in item.items()} == {
+            k: serializer.serialize(v) for k, v in item.items()
+        }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Decimal("1" * 39), Decimal("NaN"), Decimal("Infinity"), Decimal("1E+200"), 1.5],
+    ids=["39-digits", "nan", "infinity", "too-large", "float"],
+)
+def test_values_dynamodb_cannot_hold_fail_as_with_boto3(value: Any) -> None:
+    with pytest.raises(Exception) as ours:
+        typed_value(value)
+    with pytest.raises(Exception) as theirs:
+        TypeSerializer().serialize(value)
+    assert type(ours.value) is type(theirs.value)
