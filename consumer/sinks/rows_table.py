@@ -1,12 +1,14 @@
 """The DynamoDB rows table: items keyed by symbol + ts, so a replay rewrites the same items,
 written with overlapped ``BatchWriteItem`` calls.
 
-Why hand-written instead of boto3's ``BatchWriter``: it sends one call after another. On AWS a
-call costs milliseconds; measured through the local proxy at 20 ms per call, a serial
-``batch_writer`` gives about 1,250 rows/s (25 rows / 20 ms) - barely above one shard's write
-limit of 1,000 records/s, so a processor behind by an outage could hardly catch up. Here the
-batches of one ``write_rows`` go out on a bounded pool of threads at once (see
-``stockpipe bench catchup`` for the figures).
+Why hand-written instead of boto3's ``BatchWriter`` (``table.batch_writer()``): it sends one
+call after another. On AWS a call costs milliseconds: at 20 ms a call a serial batch writer
+tops out at 25 rows / 20 ms = 1,250 rows/s (measured through the local proxy at 20 ms on this
+project's machine: 630-770 rows/s, client overhead included) - barely above one shard's write
+limit of 1,000 records/s, so a processor behind after an outage could hardly catch up. Here
+the batches of one ``write_rows`` go out on a bounded pool of threads at once (boto3 clients
+are thread-safe, resources are not: this takes a low-level client); ``stockpipe bench
+catchup`` prints both figures.
 
 What is kept from ``BatchWriter``:
 - at most 25 items per call (DynamoDB's limit; moto does not enforce it);

@@ -203,11 +203,11 @@ def bench_catchup(
     processor.initialize(SHARD)
     checkpointer = LeaseCheckpointer(services.client("dynamodb"), timings)
     started, cpu = time.perf_counter(), time.process_time()
-    # The processor commits at the end of a process_records call once N records are pending,
-    # so a GetRecords larger than N would commit every GetRecords instead.
-    step = min(get_records, flush_records)
-    for start in range(0, len(records), step):
-        processor.process_records(records[start : start + step], checkpointer)
+    # The processor commits at the end of a process_records call once the flush size is
+    # pending: catching up, the daemon hands it a full GetRecords (up to KCL's maxRecords) a
+    # call, so a commit holds max(flush size, GetRecords size) records.
+    for start in range(0, len(records), get_records):
+        processor.process_records(records[start : start + get_records], checkpointer)
     processor.shutdown_requested(checkpointer)  # the tail of the backlog
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     state.close()

@@ -33,8 +33,9 @@ def run(args: argparse.Namespace, logs: Path) -> list[str]:
     lines = [
         f"bench catchup: one shard processor draining a backlog ({args.symbols:,} symbols), "
         f"{args.latency_ms:g} ms per AWS call (fixed; stockpipe.local.proxy). In-process: "
-        "ShardProcessor with the real sinks, process_records fed min(flush, "
-        f"{args.get_records:,}) records a call (one GetRecords), checkpoint = one conditional "
+        "ShardProcessor with the real sinks, process_records fed one GetRecords of N "
+        f"records a call, flush every {args.flush_records:,} records (so a commit holds "
+        f"max(N, {args.flush_records:,}) records), checkpoint = one conditional "
         "UpdateItem on a lease table; Kinesis and the daemon left out. "
         f"{args.writers} BatchWriteItem calls in flight. 2 cores, Python "
         f"{platform.python_version()}; load average at start {_load()}.",
@@ -55,20 +56,20 @@ def run(args: argparse.Namespace, logs: Path) -> list[str]:
             )
             runs = [
                 (
-                    flush,
+                    size,
                     bench_catchup(
-                        running, records, flush, args.get_records, args.writers, f"flush{flush}"
+                        running, records, args.flush_records, size, args.writers, f"get{size}"
                     ),
                 )
-                for flush in args.flush_records
+                for size in args.get_records
             ]
         lines += ["", f"{title}, backlog {ticks:,} ticks:"]
         lines += _table(per_record, runs, rows_only, args.writers)
-    flushes = ",".join(str(f) for f in args.flush_records)
+    sizes = ",".join(str(size) for size in args.get_records)
     lines.append(f"load average at end {_load()} (other work on the machine slows every figure)")
     lines.append(
         f"command: stockpipe bench catchup --ticks {args.ticks} --moto-ticks {args.moto_ticks} "
-        f"--symbols {args.symbols} --flush-records {flushes} --get-records {args.get_records} "
+        f"--symbols {args.symbols} --flush-records {args.flush_records} --get-records {sizes} "
         f"--writers {args.writers} --latency-ms {args.latency_ms:g} "
         f"--per-record-ticks {args.per_record_ticks} --seed {args.seed}"
     )
@@ -90,11 +91,11 @@ def _table(
         f"  {'per-record: PutItem + S3 object a tick':<40}{per_record.ticks_per_second:>9,.0f}"
         f"{'':>6}  ({per_record.ticks} ticks, one call after another)"
     )
-    for flush, result in runs:
+    for size, result in runs:
         cells = " ".join(f"{result.timings.mean_ms(step):>10.0f}" for step in STEPS)
         cpu = result.cpu_seconds / result.seconds
         lines.append(
-            f"  {f'batched, flush every {flush:,} records':<40}{result.ticks_per_second:>9,.0f}"
+            f"  {f'batched, GetRecords of {size:,}':<40}{result.ticks_per_second:>9,.0f}"
             f"{cpu:>6.0%}  {'':20}{cells}   ({result.commits} commits)"
         )
     lines.append(

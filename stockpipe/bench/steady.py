@@ -4,7 +4,7 @@ DynamoDB and S3 call behind the latency proxy, Kinesis on ministack (see service
 
 The producer here is a paced loop of its own: every ``PUT_INTERVAL`` it sends the ticks due in
 one PutRecords (as ``stockpipe produce`` does with its 50 ms linger) and notes the time the
-call started for every 10th tick. A watcher reads those rows (GetItem, ConsistentRead,
+call started for every 10th tick. A watcher reads those rows (BatchGetItem, ConsistentRead,
 straight on moto so the observation pays no proxy delay) every ``POLL_INTERVAL``; a row's
 latency is the time it was first seen minus the start of the PutRecords that carried its tick.
 The poll interval bounds the resolution (latencies are up to one interval late).
@@ -21,7 +21,6 @@ import sys
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -40,6 +39,7 @@ from stockpipe.bench.services import Services, stop_process
 PUT_INTERVAL: Final = 0.05
 POLL_INTERVAL: Final = 0.05
 SAMPLE_EVERY: Final = 10  # every 10th tick's row is watched
+BATCH_GET: Final = 100  # DynamoDB's BatchGetItem maximum
 STREAM: Final = "bench-steady"
 READY_TIMEOUT: Final = 180.0
 
@@ -145,14 +145,13 @@ def tree_rss_mib(root: int) -> tuple[float, int]:
 
 
 class Watcher:
-    """Finds when sampled rows become readable, with GetItem (a Query would cost moto time
-    growing with the table). A shard's rows are committed in order and a symbol stays on one
-    shard, so only each symbol's oldest unseen sample needs polling: once it is there, the
-    next is tried at once."""
+    """Finds when sampled rows become readable, with BatchGetItem (a Query would cost moto time
+    growing with the table): each poll asks for the oldest unseen samples of every symbol, at
+    most 100 keys, and polls again at once while it finds some."""
 
     def __init__(self, client: Any, table: str) -> None:
         self._client, self._table = client, table
-        self._pending: dict[str, deque[tuple[str, float]]] = {}  # symbol -> (ts, put time)
+        self._pending: dict[tuple[str, str], float] = {}  # (symbol, ts) -> put time, in order
         self._lock = threading.Lock()
         self.latencies: list[tuple[float, float]] = []  # (put time, seconds to readable)
         self._stop = threading.Event()
@@ -161,11 +160,11 @@ class Watcher:
 
     def expect(self, symbol: str, ts: str, put_at: float) -> None:
         with self._lock:
-            self._pending.setdefault(symbol, deque()).append((ts, put_at))
+            self._pending[(symbol, ts)] = put_at
 
     def pending(self) -> int:
         with self._lock:
-            return sum(len(q) for q in self._pending.values())
+            return len(self._pending)
 
     def start(self) -> None:
         self._thread.start()
@@ -178,33 +177,43 @@ class Watcher:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                with self._lock:
-                    symbols = list(self._pending)
-                for symbol in symbols:
-                    self._poll(symbol)
-                self._stop.wait(POLL_INTERVAL)
+                if not self._poll():
+                    self._stop.wait(POLL_INTERVAL)
         except Exception as error:  # reported by run_steady: a run without a watcher is void
             self.error = error
 
-    def _poll(self, symbol: str) -> None:
-        while True:
-            with self._lock:
-                queue = self._pending[symbol]
-                if not queue:
-                    return
-                ts, put_at = queue[0]
-            found = self._client.get_item(
-                TableName=self._table,
-                Key={"symbol": {"S": symbol}, "ts": {"S": ts}},
-                ConsistentRead=True,
-                ProjectionExpression="ts",
-            )
-            if "Item" not in found:
-                return
-            seen = time.monotonic()
-            with self._lock:
-                queue.popleft()
+    def _oldest(self) -> list[tuple[str, str]]:
+        """Up to 100 keys: the oldest pending ones, spread over the symbols."""
+        per_symbol: dict[str, list[tuple[str, str]]] = {}
+        with self._lock:
+            for key in self._pending:  # insertion order: oldest first
+                per_symbol.setdefault(key[0], []).append(key)
+        quota = max(1, BATCH_GET // max(1, len(per_symbol)))
+        return [key for keys in per_symbol.values() for key in keys[:quota]][:BATCH_GET]
+
+    def _poll(self) -> bool:
+        keys = self._oldest()
+        if not keys:
+            return False
+        request: dict[str, Any] = {
+            self._table: {
+                "Keys": [{"symbol": {"S": s}, "ts": {"S": t}} for s, t in keys],
+                "ConsistentRead": True,
+                "ProjectionExpression": "#s, #t",
+                "ExpressionAttributeNames": {"#s": "symbol", "#t": "ts"},
+            }
+        }
+        found: list[tuple[str, str]] = []
+        while request:
+            page = self._client.batch_get_item(RequestItems=request)
+            found += [(i["symbol"]["S"], i["ts"]["S"]) for i in page["Responses"][self._table]]
+            request = page.get("UnprocessedKeys") or {}
+        seen = time.monotonic()
+        with self._lock:
+            for key in found:
+                put_at = self._pending.pop(key)
                 self.latencies.append((put_at, seen - put_at))
+        return bool(found)
 
 
 def _ticks(symbols: int, seed: int) -> Iterator[tuple[str, str, bytes]]:

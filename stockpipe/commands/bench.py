@@ -52,11 +52,16 @@ def register(commands: Any) -> None:
     catchup.add_argument("--symbols", type=positive_int, default=100)
     catchup.add_argument(
         "--flush-records",
-        type=_int_list,
-        default=[2_000, 5_000, 10_000],
-        help="flush sizes to compare, comma-separated",
+        type=positive_int,
+        default=None,
+        help="default: STOCKPIPE_FLUSH_RECORDS (the consumer's setting)",
     )
-    catchup.add_argument("--get-records", type=positive_int, default=10_000)
+    catchup.add_argument(
+        "--get-records",
+        type=_int_list,
+        default=[1_000, 10_000],
+        help="records per processRecords call (a GetRecords) to compare, comma-separated",
+    )
     catchup.add_argument("--writers", type=positive_int, default=16)
     catchup.add_argument("--latency-ms", type=float, default=20.0)
     catchup.add_argument("--per-record-ticks", type=positive_int, default=200)
@@ -110,8 +115,10 @@ def _int_list(value: str) -> list[int]:
 def run_catchup(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from core.settings import Settings
     from stockpipe.bench.catchup_report import run
 
+    args.flush_records = args.flush_records or Settings().flush_records
     print("\n".join(run(args, Path(".stockpipe/bench-catchup"))))
     return 0
 
