@@ -40,7 +40,8 @@ def run(args: argparse.Namespace, logs: Path) -> list[str]:
         f"{args.writers} BatchWriteItem calls in flight. 2 cores, Python "
         f"{platform.python_version()}; load average at start {_load()}.",
     ]
-    for backend, title in BACKENDS.items():
+    for backend in args.backends:
+        title = BACKENDS[backend]
         ticks = args.moto_ticks if backend == "moto" else args.ticks
         records = backlog(ticks, args.symbols, args.seed)
         with services(args.latency_ms, logs / backend, backend=backend) as running:
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace, logs: Path) -> list[str]:
         f"command: stockpipe bench catchup --ticks {args.ticks} --moto-ticks {args.moto_ticks} "
         f"--symbols {args.symbols} --flush-records {args.flush_records} --get-records {sizes} "
         f"--writers {args.writers} --latency-ms {args.latency_ms:g} "
-        f"--per-record-ticks {args.per_record_ticks} --seed {args.seed}"
+        f"--per-record-ticks {args.per_record_ticks} --backends {','.join(args.backends)} "
+        f"--seed {args.seed}"
     )
     return lines
 

@@ -62,9 +62,15 @@ def register(commands: Any) -> None:
         default=[1_000, 10_000],
         help="records per processRecords call (a GetRecords) to compare, comma-separated",
     )
-    catchup.add_argument("--writers", type=positive_int, default=16)
+    catchup.add_argument("--writers", type=positive_int, default=32)
     catchup.add_argument("--latency-ms", type=float, default=20.0)
     catchup.add_argument("--per-record-ticks", type=positive_int, default=200)
+    catchup.add_argument(
+        "--backends",
+        type=_backends,
+        default=["moto", "null"],
+        help="moto (stores, CPU-bound) and/or null (round trips only), comma-separated",
+    )
     catchup.add_argument("--seed", type=int, default=7)
     catchup.set_defaults(handler=run_catchup)
     latency = targets.add_parser(
@@ -100,6 +106,13 @@ def run_soak(args: argparse.Namespace) -> int:
 
     print("\n".join(bench(args)))
     return 0
+
+
+def _backends(value: str) -> list[str]:
+    names = value.split(",")
+    if not names or not set(names) <= {"moto", "null"}:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected moto, null or moto,null")
+    return names
 
 
 def _int_list(value: str) -> list[int]:
