@@ -67,6 +67,8 @@ class Steady:
     minutes: list[Minute]
     rss_start_mib: float
     rss_end_mib: float
+    rss_start_roles: dict[str, float]
+    rss_end_roles: dict[str, float]
     max_lag_ms: int
     processes: int
 
@@ -120,6 +122,35 @@ def consumer_env(
 
 def tree_rss_mib(root: int) -> tuple[float, int]:
     """Resident memory of ``root`` and all its descendants, and how many processes that is."""
+    parts = tree_rss_by_role(root)
+    return sum(parts.values()), len(_descendants(root))
+
+
+def tree_rss_by_role(root: int) -> dict[str, float]:
+    """MiB per role in the consumer's tree: the Java daemon, the shard processors (summed), the
+    ``stockpipe consume`` parent."""
+    roles: dict[str, float] = {}
+    for pid in _descendants(root):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            rss = next(
+                int(line.split()[1])
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("VmRSS:")
+            )
+        except (OSError, StopIteration):
+            continue
+        if b"consumer.kcl_app" in cmdline:
+            role = "shard processors"
+        elif cmdline.startswith(b"java"):
+            role = "daemon (java)"
+        else:
+            role = "stockpipe consume"
+        roles[role] = roles.get(role, 0.0) + rss / 1024
+    return roles
+
+
+def _descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -130,18 +161,12 @@ def tree_rss_mib(root: int) -> tuple[float, int]:
             continue
         parent = int(stat.rpartition(")")[2].split()[1])
         children.setdefault(parent, []).append(int(entry))
-    total, count, stack = 0, 0, [root]
+    found, stack = [], [root]
     while stack:
         pid = stack.pop()
+        found.append(pid)
         stack.extend(children.get(pid, []))
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-                    count += 1
-        except OSError:
-            continue
-    return total / 1024, count
+    return found
 
 
 class Watcher:
@@ -261,6 +286,7 @@ def run_steady(
         _wait_ready(kinesis, settings, ticks, symbols, shards, workdir, consumer)
         watcher.start()
         rss_start, processes = tree_rss_mib(consumer.pid)
+        roles_start = tree_rss_by_role(consumer.pid)
         produced = _produce(
             kinesis, settings.stream_name, ticks, rate, seconds, workdir, consumer, watcher
         )
@@ -269,6 +295,7 @@ def run_steady(
         while watcher.pending() and time.monotonic() < deadline:
             time.sleep(0.2)
         rss_end, _ = tree_rss_mib(consumer.pid)
+        roles_end = tree_rss_by_role(consumer.pid)
         produced.minutes[-1].rss_mib = rss_end
     finally:
         watcher.stop()
@@ -292,6 +319,8 @@ def run_steady(
         minutes=minutes,
         rss_start_mib=rss_start,
         rss_end_mib=rss_end,
+        rss_start_roles=roles_start,
+        rss_end_roles=roles_end,
         max_lag_ms=produced.max_lag_ms,
         processes=processes,
     )

@@ -69,9 +69,17 @@ def run_soak(args: argparse.Namespace) -> list[str]:
         f"{_ms(result, 50)}, p99 {_ms(result, 99)}; largest lag {result.max_lag_ms:,} ms"
     )
     lines.append(
+        "  RSS by process, start -> end: "
+        + "; ".join(
+            f"{role} {result.rss_start_roles.get(role, 0):,.0f} -> {end:,.0f} MiB"
+            for role, end in sorted(result.rss_end_roles.items())
+        )
+    )
+    lines.append(
         f"  {'minute':>6} {'rows':>8} {'p50 ms':>8} {'p99 ms':>8} {'lag ms':>8} {'RSS MiB':>8}"
     )
-    for index, minute in enumerate(result.minutes, start=1):
+    # A last "minute" holding only the wait for the final rows is not a minute of load.
+    for index, minute in enumerate(result.minutes[: args.minutes], start=1):
         lines.append(
             f"  {index:>6} {len(minute.latencies):>8,} {minute.percentile(50) * 1000:>8.0f} "
             f"{minute.percentile(99) * 1000:>8.0f} {minute.lag_ms:>8,} {minute.rss_mib:>8,.0f}"
