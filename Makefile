@@ -24,15 +24,28 @@ CBOR2_VERSION := 6.2.1
 MINISTACK_VENV := $(TOOLS)/ministack-venv
 MINISTACK_STAMP := $(MINISTACK_VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-sinks ministack clean setup
+.PHONY: run test lint typecheck unit bench bench-sinks ministack clean setup lock
 
 setup: $(STAMP) $(KCL_STAMP) $(NODE_STAMP)
 
-$(STAMP): pyproject.toml
+# Every extra (each deployable's, dev, deploy), at the versions locked in CONSTRAINTS: a fresh
+# machine installs exactly what CI tested. `make lock` re-resolves them (see README).
+EXTRAS := consumer,producer,lake,trend,dev,deploy
+comma := ,
+CONSTRAINTS := requirements/constraints.txt
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,deploy]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 	touch $(STAMP)
+
+# Re-resolve the newest versions the pyproject ranges allow, for every Python >= 3.11 (the
+# Lambda runs 3.13), then install them: run the tests before committing the new lock.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml $(foreach e,$(subst $(comma), ,$(EXTRAS)),--extra $(e)) \
+	    --universal --python-version 3.11 --no-header --quiet --upgrade -o $(CONSTRAINTS)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 
 $(KCL_STAMP): $(STAMP)
 	rm -rf $(TOOLS)/kclpy && mkdir -p $(TOOLS)/kclpy $(KCL_JARS)
@@ -69,6 +82,7 @@ run: setup
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

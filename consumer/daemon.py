@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from consumer import daemon_logs
 from consumer.status import read_statuses
@@ -22,7 +22,8 @@ from core.errors import StockpipeError
 from core.settings import Settings
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[1]
-KCL_JARS: Final = PROJECT_ROOT / ".stockpipe/kcl-jars"
+# Where `make setup` fetches the jars to in a checkout; ``STOCKPIPE_KCL_JARS_DIR`` says otherwise.
+DEFAULT_KCL_JARS: Final = PROJECT_ROOT / ".stockpipe/kcl-jars"
 MAIN_CLASS: Final = "software.amazon.kinesis.multilang.MultiLangDaemon"
 # ECS gives a task 30 s between SIGTERM and SIGKILL; the daemon's graceful shutdown (which
 # asks every processor to flush and checkpoint) must fit well inside it.
@@ -36,7 +37,7 @@ class DaemonError(StockpipeError):
 def kcl_properties(settings: Settings, *, local: bool) -> dict[str, str]:
     properties = {
         # The child process per shard: this interpreter, so the venv's packages are there.
-        "executableName": f"{sys.executable} -m consumer.kcl_app",
+        "executableName": f"{sys.executable} -m {settings.processor_module}",
         "processingLanguage": f"python/{sys.version_info.major}.{sys.version_info.minor}",
         "streamName": settings.stream_name,
         "applicationName": settings.application_name,
@@ -78,9 +79,16 @@ def write_properties(path: Path, properties: Mapping[str, str]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def java_command(properties_path: Path, jars: Path = KCL_JARS) -> list[str]:
+def kcl_jars(settings: Settings) -> Path:
+    return Path(settings.kcl_jars_dir) if settings.kcl_jars_dir else DEFAULT_KCL_JARS
+
+
+def java_command(properties_path: Path, jars: Path) -> list[str]:
     if not any(jars.glob("amazon-kinesis-client-multilang-*.jar")):
-        raise DaemonError(f"the KCL jars are not in {jars}; run `make setup` first")
+        raise DaemonError(
+            f"the KCL jars are not in {jars}; run `make setup` first, or point "
+            "STOCKPIPE_KCL_JARS_DIR at the directory that holds them"
+        )
     # UTC log times (consumer/daemon_logs.py reads them as UTC).
     return [
         "java",
@@ -150,10 +158,9 @@ def run_daemon(
 
 def open_shard_count(settings: Settings) -> int:
     """Shards the daemon will work on: the stream's open shards (no ending sequence)."""
-    import boto3
+    from core.aws import client
 
-    session: Any = boto3.session.Session(region_name=settings.region)
-    kinesis = session.client("kinesis", endpoint_url=settings.kinesis_endpoint_url)
+    kinesis = client("kinesis", settings)
     shards = kinesis.list_shards(StreamName=settings.stream_name)["Shards"]
     return sum(1 for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"])
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
 import msgspec
 
-from consumer.pipeline import Counts, TickPipeline
+from consumer.pipeline import DEFAULT_MAX_CLOCK_SKEW, Counts, TickPipeline
 from core.contracts.dead_letter import DeadLetter
 from core.contracts.row import EnrichedRow, row_to_record
 
@@ -25,12 +26,28 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, stripped
 
 
-def process_file(input_path: Path, output_path: Path, dead_letter_path: Path) -> Counts:
-    pipeline = TickPipeline()
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def process_file(
+    input_path: Path,
+    output_path: Path,
+    dead_letter_path: Path,
+    max_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+    clock: Callable[[], datetime] = _wall_clock,
+) -> Counts:
+    """Every line becomes a row, a dead letter or a dropped duplicate: nothing a line holds
+    stops the run. A line is "received" when it is read (``clock``): a tick dated more than
+    ``max_skew`` after that is a ``future_timestamp`` dead letter, as on the stream."""
+    pipeline = TickPipeline(max_skew=max_skew)
     with output_path.open("wb") as out, dead_letter_path.open("wb") as dead:
         for number, raw in iter_lines(input_path):
-            outcome = pipeline.apply(raw, FILE_SHARD_ID, str(number), None, line=number)
+            outcome = pipeline.apply(
+                raw, FILE_SHARD_ID, str(number), None, line=number, received_at=clock()
+            )
             if type(outcome) is EnrichedRow:
+                # Cannot fail for a row the pipeline checked (Decimals, strings, bools).
                 out.write(_encoder.encode(row_to_record(outcome)) + b"\n")
             elif type(outcome) is DeadLetter:
                 dead.write(_encoder.encode(outcome) + b"\n")

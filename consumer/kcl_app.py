@@ -9,8 +9,8 @@ stderr, and only the protocol's writer keeps the real stdout: a stray ``print`` 
 from __future__ import annotations
 
 import logging
-import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -55,7 +55,11 @@ def _fail_stop(action: str, error: BaseException) -> None:
     raise SystemExit(1)
 
 
-def build_processor() -> ShardProcessor:
+# Wraps the three real sinks (fault injection in the crash tests); production passes none.
+SinkWrapper = Callable[[RowSink, LakeSink, StateStore], tuple[RowSink, LakeSink, StateStore]]
+
+
+def build_processor(wrap_sinks: SinkWrapper | None = None) -> ShardProcessor:
     from consumer.sinks.lake import S3Lake
     from consumer.sinks.rows_table import DynamoRowsTable
     from consumer.sinks.state_store import DynamoStateStore
@@ -72,16 +76,15 @@ def build_processor() -> ShardProcessor:
         s3_client(settings), settings.bucket, settings.ticks_prefix, settings.dead_letter_prefix
     )
     state: StateStore = DynamoStateStore(client, settings.state_table)
-    fault = os.environ.get("STOCKPIPE_FAULT_INJECTION")
-    if fault:  # crash tests only: see consumer/faults.py
-        from tests.consumer.faults import FaultySinks
-
-        rows = lake = state = FaultySinks(fault, rows, lake, state)
+    if wrap_sinks is not None:  # a test's wrapper (tests/consumer/faulty_kcl_app.py)
+        rows, lake, state = wrap_sinks(rows, lake, state)
     return ShardProcessor(
         rows=rows,
         lake=lake,
         state=state,
         policy=FlushPolicy(records=settings.flush_records, seconds=settings.flush_seconds),
+        max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        max_resident_windows=settings.max_resident_windows,
     )
 
 
@@ -149,6 +152,7 @@ def run(
     processor: ShardProcessor | None = None,
     stdin: TextIO | None = None,
     protocol_out: TextIO | None = None,
+    wrap_sinks: SinkWrapper | None = None,
 ) -> None:
     from amazon_kclpy import kcl
 
@@ -158,7 +162,7 @@ def run(
     sys.stdout = sys.stderr  # see the module docstring
     configure()
     try:
-        processor = processor or build_processor()
+        processor = processor or build_processor(wrap_sinks)
     except ConsumerError as error:
         log.error("cannot start the processor", extra={"error": str(error)})
         raise SystemExit(1) from None

@@ -10,21 +10,36 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Final, Protocol
 
 from consumer.enrichment import Enricher
 from consumer.errors import ConsumerError, LeaseGone
-from consumer.pipeline import TickPipeline
+from consumer.pipeline import DEFAULT_MAX_CLOCK_SKEW, Parsed, TickPipeline, decode
+from consumer.residency import Residency
+from consumer.retry import RetryPolicy
 from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
 from core.contracts.dead_letter import DeadLetter
-from core.contracts.rejects import InvalidTick
 from core.contracts.row import EnrichedRow
-from core.contracts.tick import Tick, decode_tick
+from core.contracts.tick import Tick
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_ATTEMPTS: Final = 6
+# What the daemon's checkpointer (KCL 3 RecordProcessorCheckpointer) may refuse with, by the
+# exception's simple name, and what its javadoc says to do: Throttling ("checkpointing too
+# frequently") and KinesisClientLibDependency ("the application can backoff and retry") are
+# transient; Shutdown means the lease is gone; InvalidState (the lease table is missing) and
+# IllegalArgument (a sequence number out of range) cannot get better by waiting.
+RETRYABLE_CHECKPOINT_ERRORS: Final = frozenset(
+    {"ThrottlingException", "KinesisClientLibDependencyException"}
+)
+# 20 s of retries at most: inside the 30 s ECS allows after SIGTERM, and far shorter than the
+# lease failover time, so a stuck checkpoint neither delays a shutdown past its kill nor
+# holds a shard another worker could serve.
+CHECKPOINT_RETRY: Final = RetryPolicy(base_s=0.2, cap_s=5.0, budget_s=20.0)
+# Windows kept in memory per shard process beyond those touched since the last commit (the
+# STOCKPIPE_MAX_RESIDENT_WINDOWS setting; see consumer/residency.py).
+DEFAULT_MAX_RESIDENT_WINDOWS: Final = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +108,8 @@ class ShardProcessor:
         policy: FlushPolicy,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+        max_resident_windows: int = DEFAULT_MAX_RESIDENT_WINDOWS,
     ) -> None:
         self._rows = rows
         self._lake = lake
@@ -101,8 +118,9 @@ class ShardProcessor:
         self._clock = clock
         self._sleep = sleep
         self.shard_id = ""
-        self.pipeline = TickPipeline(Enricher())
+        self.pipeline = TickPipeline(Enricher(), max_skew=max_clock_skew)
         self._known: set[str] = set()  # symbols whose saved state was looked up
+        self._residency = Residency(max_resident_windows)  # bounds _known (and so windows)
         self._replayed: dict[str, int] = {}  # symbol -> saved position on this shard at load
         self._pending = _Pending()
         self._last_commit = clock()
@@ -118,12 +136,19 @@ class ShardProcessor:
         log.info("shard initialized", extra={"shard_id": shard_id})
 
     def process_records(self, records: Sequence[StreamRecord], checkpointer: Checkpointer) -> None:
-        decoded = [(record, _try_decode(record.data)) for record in records]
+        # Per record nothing raises (consumer/pipeline.py turns failures into dead letters):
+        # what can still end the process here is the state store or a sink, after retries.
+        decoded = [(record, decode(record.data)) for record in records]
         self._load_unknown(t.symbol for _, t in decoded if isinstance(t, Tick))
         for record, tick in decoded:
             self._apply(record, tick)
         if self._due():
+            touched = self._pending.touched
             self.commit(checkpointer, self._pending.last_sequence)
+            # Only after a commit: every window in memory is saved now, so dropping one loses
+            # nothing (consumer/residency.py).
+            self._residency.used(touched)
+            self._residency.evict(self._pending.touched, self._forget)
 
     def lease_lost(self) -> None:
         # Another worker owns the shard now and resumes from the last checkpoint: what is
@@ -150,17 +175,24 @@ class ShardProcessor:
             return
         saved = self._state.load(unknown)
         self._known |= unknown
+        self._residency.loaded(unknown)
         for symbol, state in saved.items():
             self.pipeline.enricher.windows[symbol] = state.window
             if state.shard_id == self.shard_id:
                 self._replayed[symbol] = int(state.sequence_number)
+
+    def _forget(self, symbol: str) -> None:
+        """Drop a symbol whose window is saved; its next record loads it again."""
+        self._known.discard(symbol)
+        self._replayed.pop(symbol, None)
+        self.pipeline.enricher.windows.pop(symbol, None)
 
     def _replay_positions(self, symbols: Collection[str]) -> dict[str, int]:
         """``ReplayPositions`` for the lake: loads the state of symbols not seen yet."""
         self._load_unknown(symbols)
         return {s: self._replayed[s] for s in symbols if s in self._replayed}
 
-    def _apply(self, record: StreamRecord, tick: Tick | InvalidTick) -> None:
+    def _apply(self, record: StreamRecord, tick: Parsed) -> None:
         pending = self._pending
         sequence = int(record.sequence_number)
         arrival = datetime.fromtimestamp(record.arrival_millis / 1000, UTC)
@@ -171,7 +203,7 @@ class ShardProcessor:
             _EPOCH_ORDINAL + record.arrival_millis // _DAY_MILLIS,
             sequence,
         )
-        if isinstance(tick, Tick):
+        if type(tick) is Tick:
             _first(pending.tick_keys, tick.ts.toordinal(), sequence)  # ts is UTC
             position = self._replayed.get(tick.symbol)
             if position is not None and sequence <= position:
@@ -186,9 +218,10 @@ class ShardProcessor:
             pending.touched[outcome.symbol] = record.sequence_number
         elif type(outcome) is DeadLetter:
             pending.dead_letters.append(outcome)
-            if outcome.symbol is not None:  # late: the window did not move, position did
+            # Late, future or failed: the window did not move, the position did.
+            if outcome.symbol is not None:
                 pending.touched[outcome.symbol] = record.sequence_number
-        elif isinstance(tick, Tick):  # an exact duplicate, dropped: the position moved
+        elif type(tick) is Tick:  # an exact duplicate, dropped: the position moved
             pending.touched[tick.symbol] = record.sequence_number
 
     def _due(self) -> bool:
@@ -201,7 +234,7 @@ class ShardProcessor:
 
     def commit(self, checkpointer: Checkpointer, sequence_number: str | None) -> None:
         """Make everything applied so far durable, then checkpoint. The order is the
-        delivery guarantee (DESIGN.md, "Delivery: effectively once"); a crash between any
+        delivery guarantee (docs/design.md, "Delivery: effectively once"); a crash between any
         two steps leaves a state that a replay from the previous checkpoint repairs."""
         pending = self._pending
         # 1. Rows to DynamoDB. Keyed by symbol + ts: a replay rewrites the same items.
@@ -256,8 +289,9 @@ class ShardProcessor:
         self._last_commit = self._clock()
 
     def _checkpoint(self, checkpointer: Checkpointer, sequence_number: str | None) -> None:
-        delay = 0.2
-        for attempt in range(1, CHECKPOINT_ATTEMPTS + 1):
+        delays = CHECKPOINT_RETRY.delays(self._clock)
+        attempt = 1
+        while True:
             try:
                 checkpointer.checkpoint(sequence_number)
                 return
@@ -266,18 +300,17 @@ class ShardProcessor:
                     # The lease is gone; retrying cannot succeed. The next owner replays from
                     # the previous checkpoint, and the sinks make that harmless.
                     raise LeaseGone(f"{self.shard_id}: lease lost at checkpoint") from failure
-                if failure.error != "ThrottlingException" or attempt == CHECKPOINT_ATTEMPTS:
-                    raise
+                delay = next(delays, None) if failure.error in RETRYABLE_CHECKPOINT_ERRORS else None
+                if delay is None:  # not retryable (InvalidStateException: no lease table), or
+                    raise  # the budget is spent: exit, the replacement resumes from the last one
                 log.warning(
-                    "checkpoint throttled, retrying",
-                    extra={"shard_id": self.shard_id, "attempt": attempt, "delay_s": delay},
+                    "checkpoint refused, retrying",
+                    extra={
+                        "shard_id": self.shard_id,
+                        "error": failure.error,
+                        "attempt": attempt,
+                        "delay_s": round(delay, 3),
+                    },
                 )
                 self._sleep(delay)
-                delay *= 2
-
-
-def _try_decode(data: bytes) -> Tick | InvalidTick:
-    try:
-        return decode_tick(data)
-    except InvalidTick as rejected:
-        return rejected
+                attempt += 1

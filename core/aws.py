@@ -1,9 +1,27 @@
-"""boto3 clients for the consumer, configured once: endpoints from settings, botocore's
-"standard" retry mode (throttling and transient errors retried with backoff and jitter)."""
+"""The one place boto3 sessions and clients are made: region, credentials and endpoints come
+from ``Settings`` (Kinesis has its own endpoint locally; every other service shares one). Every
+component asks here instead of building its own session.
+
+Retries (``RETRY_CONFIG``, the default of every client made here): botocore's "standard" mode.
+Throttling (DynamoDB's ProvisionedThroughputExceeded, S3's SlowDown, ...), 5xx,
+RequestTimeout, connection errors and read timeouts are retried with exponential backoff and
+full jitter, ``rand(0, 1) * min(base * 2**i, 20 s)`` with base 1 s for throttling and 25-50 ms
+otherwise, up to ``MAX_ATTEMPTS`` calls in all.
+
+The time budget of one call that keeps failing (RETRY_BUDGET_S, README "When AWS fails for
+longer"): at most MAX_ATTEMPTS x (connect + read timeout) waiting on the network plus the
+throttling backoff ceilings 1 + 2 + 4 + 8 + 16 + 20 + 20 s = 71 s, so about 2.8 minutes;
+a throttling storm typically costs half the backoff (~35 s) before a call gives up. In the
+consumer the exception then ends the shard's process (consumer/kcl_app.py). botocore's retry
+quota (a token bucket per client) can end the retries sooner when most calls fail: failing
+fast then is the point, the replacement task starts from the last checkpoint.
+
+"adaptive" mode was not chosen: it adds client-side rate limiting that botocore still calls
+experimental, and the state store's 16 writer threads share one client and one bucket."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.config import Config
@@ -15,16 +33,30 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
     from mypy_boto3_s3.client import S3Client
 
+MAX_ATTEMPTS: Final = 8  # the first call and 7 retries
+# In a VPC with gateway endpoints a connection is set up in milliseconds; 2 s means it is not
+# coming. A BatchWriteItem of 25 rows or a PUT of one flush's Parquet answers in well under 10 s.
+CONNECT_TIMEOUT_S: Final = 2
+READ_TIMEOUT_S: Final = 10
+_MAX_BACKOFF_S: Final = 20  # botocore's cap on one wait
+_THROTTLING_BASE_S: Final = 1
+RETRY_BUDGET_S: Final = MAX_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + sum(
+    min(_THROTTLING_BASE_S * 2**i, _MAX_BACKOFF_S) for i in range(MAX_ATTEMPTS - 1)
+)
+
 RETRY_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 10},
-    connect_timeout=5,
-    read_timeout=20,
+    # total_max_attempts counts the first call; botocore's "max_attempts" would count retries only.
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
     # The state store writes in parallel threads (see sinks/state_store.py).
     max_pool_connections=32,
 )
 
 
-def _session(settings: Settings) -> boto3.session.Session:
+def session(settings: Settings) -> boto3.session.Session:
+    """A session with the settings' region; the settings' credentials when given (only for
+    local endpoints), else the SDK's own chain (the task or function role on AWS)."""
     secret = settings.aws_secret_access_key
     return boto3.session.Session(
         region_name=settings.region,
@@ -33,18 +65,29 @@ def _session(settings: Settings) -> boto3.session.Session:
     )
 
 
+def endpoint_for(service: str, settings: Settings) -> str | None:
+    return settings.kinesis_endpoint_url if service == "kinesis" else settings.endpoint_url
+
+
+def client(service: str, settings: Settings, config: Config | None = None) -> Any:
+    """A low-level client of ``service`` at its configured endpoint (typed by the caller)."""
+    return session(settings).client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint_for(service, settings),
+        config=config or RETRY_CONFIG,
+    )
+
+
 def dynamodb_resource(settings: Settings) -> DynamoDBServiceResource:
-    resource: Any = _session(settings).resource(
+    resource: Any = session(settings).resource(
         "dynamodb", endpoint_url=settings.endpoint_url, config=RETRY_CONFIG
     )
     return resource  # type: ignore[no-any-return]
 
 
 def s3_client(settings: Settings) -> S3Client:
-    client: Any = _session(settings).client(
-        "s3", endpoint_url=settings.endpoint_url, config=RETRY_CONFIG
-    )
-    return client  # type: ignore[no-any-return]
+    s3: S3Client = client("s3", settings)
+    return s3
 
 
 # The rows sink's client skips botocore's client-side parameter validation: it costs about a
@@ -55,7 +98,5 @@ ROWS_CLIENT_CONFIG = RETRY_CONFIG.merge(Config(parameter_validation=False))
 
 def dynamodb_client(settings: Settings) -> DynamoDBClient:
     """A low-level client (typed items) for the rows sink: thread-safe, so its calls overlap."""
-    client: Any = _session(settings).client(
-        "dynamodb", endpoint_url=settings.endpoint_url, config=ROWS_CLIENT_CONFIG
-    )
-    return client  # type: ignore[no-any-return]
+    dynamodb: DynamoDBClient = client("dynamodb", settings, ROWS_CLIENT_CONFIG)
+    return dynamodb

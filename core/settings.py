@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     alerts_topic_arn: str | None = None
     application_name: str = "stockpipe-consumer"  # KCL lease table name
 
+    # The Python module the daemon runs once per shard. Only tests change it (their
+    # fault-injecting wrapper, tests/consumer/faulty_kcl_app.py); production code never
+    # imports test code.
+    processor_module: str = Field(default="consumer.kcl_app", pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    # Where the KCL MultiLangDaemon's jars are; unset: .stockpipe/kcl-jars in the checkout,
+    # where `make setup` puts them. The consumer image sets it (consumer/Dockerfile).
+    kcl_jars_dir: str | None = None
     # Records per GetRecords call the daemon asks for (KCL ``maxRecords``, at most 10,000).
     kcl_max_records: int = Field(default=10_000, ge=1, le=10_000)
     # Flush + checkpoint every N records or T seconds, whichever comes first. Chosen from
@@ -45,6 +52,13 @@ class Settings(BaseSettings):
     status_dir: str | None = None
     # DynamoDB rows expire after this many days (the table's TTL attribute is ``expires_at``).
     row_ttl_days: PositiveInt = 30
+    # A tick dated more than this many seconds after its record reached the stream (Kinesis'
+    # ApproximateArrivalTimestamp; the wall clock in ``stockpipe process``) is dead-lettered as
+    # ``future_timestamp``: a producer's fast clock must not move a symbol's watermark ahead.
+    max_clock_skew_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    # Per shard process, windows of symbols idle longest are dropped from memory after a commit
+    # beyond this many (their state is in the state table and is loaded again on next sight).
+    max_resident_windows: PositiveInt = 20_000
 
     # Only for local endpoints (moto accepts anything); on AWS the task role is used.
     aws_access_key_id: str | None = None

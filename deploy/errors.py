@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from core.errors import StockpipeError
 
-class DeployError(Exception):
+
+class DeployError(StockpipeError):
     """Base class of the CDK app's errors."""
 
 

@@ -1,12 +1,12 @@
-"""The trend Lambda's code: the project's own packages plus the few distributions the handler
-imports, built with pip at synth time on this machine (no Docker).
+"""The trend Lambda's code: the project's own packages plus the distributions of its extra,
+built with pip at synth time on this machine (no Docker).
 
-The whole project's dependencies (pyarrow, duckdb, matplotlib, yfinance...) would not fit in
-a function, and the handler needs none of them: ``LAMBDA_DISTRIBUTIONS`` names what
-``trend.handlers`` imports (boto3/botocore come with the runtime). Their version ranges are
-read from pyproject.toml, so they are written once; tests/deploy checks that the handler's
-import closure is covered by this list. Wheels are taken for the function's platform
-(manylinux x86_64, CPython 3.11) whatever the deploying machine is.
+What the function installs is the ground's dependencies plus the ``trend`` extra of
+pyproject.toml, less what the runtime provides (boto3/botocore): written once, there;
+tests/deploy checks that the handler's import closure is covered by it. Versions are the
+locked ones (requirements/constraints.txt), the ones CI tested. Wheels are taken for the
+function's platform (manylinux x86_64, CPython ``LAMBDA_PYTHON_VERSION``) whatever the
+deploying machine is.
 """
 
 from __future__ import annotations
@@ -24,15 +24,12 @@ import jsii
 from aws_cdk import DockerImage, ILocalBundling
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[1]
-# Distributions (besides the project itself) the handler's import closure needs.
-LAMBDA_DISTRIBUTIONS: Final = (
-    "aws-lambda-powertools",
-    "pydantic",
-    "pydantic-settings",
-    "msgspec",
-    "tzdata",
-)
-LAMBDA_PYTHON_VERSION: Final = "3.11"
+CONSTRAINTS: Final = "requirements/constraints.txt"
+# The Lambda Python runtime ships these; the function uses its copy.
+RUNTIME_PROVIDED: Final = frozenset({"boto3", "botocore"})
+# The function's runtime (deploy/stockpipe_stack.py): CPython 3.13, supported by AWS until
+# 2029; the bundle's import test (tests/deploy/test_cdk_cli.py) runs it under 3.13 too.
+LAMBDA_PYTHON_VERSION: Final = "3.13"
 LAMBDA_PLATFORM: Final = "manylinux2014_x86_64"
 
 
@@ -40,18 +37,22 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _name(spec: str) -> str:
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", spec)
+    assert match is not None, spec
+    return _canonical(match.group(0))
+
+
 def lambda_requirements(pyproject: Path = PROJECT_ROOT / "pyproject.toml") -> list[str]:
-    """The project's own requirement strings for ``LAMBDA_DISTRIBUTIONS`` (same ranges)."""
-    dependencies: list[str] = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-    by_name = {}
-    for spec in dependencies:
-        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", spec)
-        assert match is not None, spec
-        by_name[_canonical(match.group(0))] = spec
-    missing = [name for name in LAMBDA_DISTRIBUTIONS if _canonical(name) not in by_name]
-    if missing:
-        raise ValueError(f"not dependencies of the project (pyproject.toml): {missing}")
-    return [by_name[_canonical(name)] for name in LAMBDA_DISTRIBUTIONS]
+    """The project's own requirement strings: the ground's and the ``trend`` extra's, less the
+    runtime's."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    specs: list[str] = project["dependencies"] + project["optional-dependencies"]["trend"]
+    return [spec for spec in specs if _name(spec) not in RUNTIME_PROVIDED]
+
+
+# Distributions (besides the project itself) the function installs.
+LAMBDA_DISTRIBUTIONS: Final = tuple(_name(spec) for spec in lambda_requirements())
 
 
 def copy_project(destination: Path, project: Path = PROJECT_ROOT) -> Path:
@@ -60,7 +61,8 @@ def copy_project(destination: Path, project: Path = PROJECT_ROOT) -> Path:
     config = tomllib.loads((project / "pyproject.toml").read_text())
     patterns: list[str] = config["tool"]["setuptools"]["packages"]["find"]["include"]
     destination.mkdir(parents=True, exist_ok=True)
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", CONSTRAINTS):
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(project / name, destination / name)
     for package in sorted({pattern.split(".")[0].rstrip("*") for pattern in patterns}):
         shutil.copytree(
@@ -88,7 +90,15 @@ def pip_commands(output_dir: str, wheel_dir: str, source: Path = PROJECT_ROOT) -
     ]
     return [
         [*pip, "wheel", "--no-deps", "--wheel-dir", wheel_dir, str(source)],
-        [*pip, "install", *target, *platform, *lambda_requirements(source / "pyproject.toml")],
+        [
+            *pip,
+            "install",
+            *target,
+            *platform,
+            "-c",
+            str(source / CONSTRAINTS),
+            *lambda_requirements(source / "pyproject.toml"),
+        ],
         [*pip, "install", *target, "--no-deps", "--find-links", wheel_dir, "stockpipe"],
     ]
 

@@ -47,10 +47,14 @@ from constructs import Construct
 from consumer import tables as consumer_tables
 from core.settings import Settings
 from deploy.catalog import ATHENA_RESULTS_EXPIRATION, ATHENA_RESULTS_PREFIX, LakeCatalog
-from deploy.lambda_bundle import PipBundling
+from deploy.lambda_bundle import LAMBDA_PYTHON_VERSION, PipBundling
 from deploy.monitoring import Monitored, Monitoring
 from deploy.options import StackOptions, read_options
 from trend import tables as trend_tables
+
+LAMBDA_RUNTIME: Final = lambda_.Runtime(
+    f"python{LAMBDA_PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON, supports_inline_code=True
+)
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[1]
 CONSUMER_DOCKERFILE: Final = "consumer/Dockerfile"
@@ -576,13 +580,13 @@ class StockpipeStack(Stack):
         function = lambda_.Function(
             self,
             "Trend",
-            runtime=lambda_.Runtime.PYTHON_3_11,
+            runtime=LAMBDA_RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             handler=TREND_HANDLER,
             code=lambda_.Code.from_asset(
                 str(PROJECT_ROOT),
                 bundling=BundlingOptions(
-                    image=lambda_.Runtime.PYTHON_3_11.bundling_image,
+                    image=LAMBDA_RUNTIME.bundling_image,
                     local=PipBundling(),
                     command=["false"],  # never used: PipBundling bundles or raises
                 ),

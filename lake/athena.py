@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from core.settings import Settings
 from lake.catalog import Bound
-from lake.engine import QueryResult
 from lake.errors import QueryFailed
+from lake.types import QueryResult
 
 if TYPE_CHECKING:
     from mypy_boto3_athena import AthenaClient
@@ -50,10 +50,10 @@ class AthenaEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AthenaEngine:
-        import boto3
+        from core.aws import session
 
         # Athena has no local stand-in, so the endpoint_url of the local stack is not used.
-        client = boto3.client("athena", region_name=settings.region)
+        client = session(settings).client("athena")
         return cls(
             client,
             settings.athena_database,

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from lake.catalog import get_query
-from lake.engine import Engine
 from lake.errors import LakeError
+from lake.types import Engine
 
 WIDTH_PX: Final = 1200
 HEIGHT_PX: Final = 600

@@ -311,7 +311,7 @@ def layouts(lake: Lake) -> list[TableLayout]:
     from core.contracts.schema import DEAD_LETTER_SCHEMA, ROW_SCHEMA
 
     return [
-        # (symbol, ts) is unique among accepted ticks (DESIGN.md, acceptance of ticks).
+        # (symbol, ts) is unique among accepted ticks (docs/design.md, "Acceptance").
         TableLayout(lake.ticks_prefix, ROW_SCHEMA, ("symbol", "ts"), ("symbol", "ts")),
         TableLayout(lake.dead_letter_prefix, DEAD_LETTER_SCHEMA),
     ]

@@ -1,12 +1,12 @@
-"""Errors of the query layer. All are ``ConsumerError``s (the package's one base class) and
-carry a message a person can act on; the CLI prints it as one line."""
+"""Errors of the query layer, under one base class (``LakeError``, a ``StockpipeError``); each
+carries a message a person can act on; the CLI prints it as one line."""
 
 from __future__ import annotations
 
-from consumer.errors import ConsumerError
+from core.errors import StockpipeError
 
 
-class LakeError(ConsumerError):
+class LakeError(StockpipeError):
     """Base class of every error raised by ``lake``."""
 
 

@@ -13,9 +13,9 @@ import duckdb
 
 from lake.athena_sql import to_duckdb
 from lake.catalog import Bound
-from lake.engine import QueryResult
 from lake.errors import QueryFailed
 from lake.store import Lake
+from lake.types import QueryResult
 
 
 class LocalEngine:

@@ -11,7 +11,7 @@ from typing import Any, Final
 import msgspec
 
 from core.contracts.tick import format_ts
-from lake.engine import QueryResult
+from lake.types import QueryResult
 
 FORMATS: Final = ("table", "csv", "json")
 _encoder: Final = msgspec.json.Encoder(decimal_format="number")

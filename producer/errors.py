@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from core.errors import StockpipeError
 
-class ProducerError(Exception):
+
+class ProducerError(StockpipeError):
     """Base class of every error raised by ``producer``."""
+
+    exit_code = 1  # records could not be sent: the run failed, the arguments were fine
 
 
 class KinesisWriteError(ProducerError):

@@ -52,19 +52,14 @@ def make_client(settings: Settings) -> KinesisClient:
     Retry mode "standard": botocore retries whole calls that fail transiently (throttling,
     5xx, connection resets) with its own jittered backoff; the writer adds what botocore
     cannot do, retrying the individual records a successful call reports as failed."""
-    import boto3
     from botocore.config import Config
 
-    secret = settings.aws_secret_access_key
-    session = boto3.session.Session(
-        region_name=settings.region,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=secret.get_secret_value() if secret is not None else None,
-    )
-    return session.client(
+    from core.aws import client
+
+    return client(  # type: ignore[no-any-return]
         "kinesis",
-        endpoint_url=settings.kinesis_endpoint_url,
-        config=Config(
+        settings,
+        Config(
             retries={"mode": "standard", "max_attempts": 5},
             connect_timeout=5,
             read_timeout=30,

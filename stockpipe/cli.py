@@ -46,9 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
-    except StockpipeError as exc:
+    except StockpipeError as exc:  # the one handler: every package's errors share this root
         print(f"stockpipe {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
     except KeyboardInterrupt:
         print(f"stockpipe {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -21,11 +21,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pyarrow.parquet as pq
+from pydantic import SecretStr
 
 from consumer.status import read_statuses
+from core import aws
 from core.contracts.tick import encode_tick
+from core.settings import Settings
 from producer.datasets import load_dataset
 
 _BROKEN = (
@@ -44,10 +46,13 @@ def _cli(args: list[str], env: dict[str, str], capture: bool = False) -> str:
 
 
 def _session(env: dict[str, str]) -> Any:
-    return boto3.session.Session(
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_REGION"],
+    """A session for the local stack that ``env`` (the subprocesses' environment) points at."""
+    return aws.session(
+        Settings(
+            region=env["AWS_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=SecretStr(env["AWS_SECRET_ACCESS_KEY"]),
+        )
     )
 
 

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -219,3 +219,56 @@ def test_demo(
     assert {"ticks.jsonl", "rows.jsonl", "signals.jsonl"} <= files
     assert len(read_jsonl(workdir / "rows.jsonl")) == len(real_ticks)
     check_signals_file(workdir / "signals.jsonl", real_crossover_oracle)
+
+
+def test_process_never_shows_a_traceback_for_any_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's examples (0.00001 then 1e15, uint64 volume, a 450 KB source, a tick dated
+    2100) and raw garbage: each line is a row or a dead letter; exit 0, nothing on stderr."""
+    lines = [
+        b'{"symbol":"PENNY","ts":"2024-01-02T14:30:00Z","price":0.00001}',
+        b'{"symbol":"PENNY","ts":"2024-01-02T14:31:00Z","price":1e15}',
+        b'{"symbol":"AAPL","ts":"2024-01-02T14:30:00Z","price":1,"volume":18446744073709551615}',
+        b'{"symbol":"AAPL","ts":"2024-01-02T14:30:00Z","price":1,"source":"'
+        + b"x" * 450_000
+        + b'"}',
+        b'{"symbol":"AAPL","ts":"2100-01-01T00:00:00Z","price":1}',
+        b'{"symbol":"AAPL","ts":"2024-01-02T14:32:00Z","price":2}',
+        b"\xff\x00\x01",
+        b"[" * 100_000,
+        b'{"symbol":"AAPL","ts":"9999-12-31T23:59:59+00:00","price":1e308}',
+        b'{"symbol":"AAPL","ts":"0001-01-01T00:00:00+01:00","price":1}',
+    ]
+    ticks = tmp_path / "ticks.jsonl"
+    ticks.write_bytes(b"\n".join(lines) + b"\n")
+    rows, dead = tmp_path / "rows.jsonl", tmp_path / "dl.jsonl"
+    assert invoke(["process", "--input", ticks, "--output", rows, "--dead-letter", dead]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    summary = summary_of(out)
+    assert (summary["accepted"], summary["future"], summary["errors"]) == ("2", "1", "0")
+    assert [(d["line"], d["reason"]) for d in read_jsonl(dead)] == [
+        (2, "bad_price"),
+        (3, "bad_value"),
+        (4, "bad_value"),
+        (5, "future_timestamp"),
+        (7, "not_json"),
+        (8, "not_object"),
+        (9, "bad_price"),
+        (10, "bad_timestamp"),
+    ]
+
+
+def test_process_max_clock_skew_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=30)
+    ticks = tmp_path / "ticks.jsonl"
+    ticks.write_text(f'{{"symbol":"AAPL","ts":"{soon.isoformat()}","price":1}}\n')
+    rows = tmp_path / "rows.jsonl"
+    assert invoke(["process", "--input", ticks, "--output", rows]) == 0
+    assert summary_of(capsys.readouterr().out)["future"] == "1"
+    argv = ["process", "--input", ticks, "--output", rows, "--max-clock-skew", "3600"]
+    assert invoke(argv) == 0
+    assert summary_of(capsys.readouterr().out)["accepted"] == "1"
+    assert invoke([*argv[:-1], "soon"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--max-clock-skew", "seconds")

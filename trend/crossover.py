@@ -1,4 +1,4 @@
-"""SMA-5 vs SMA-20 golden / death crosses (DESIGN.md, "Crossover").
+"""SMA-5 vs SMA-20 golden / death crosses (docs/design.md, "Crossover").
 
 diff = SMA-5 - SMA-20 over a symbol's accepted prices, defined from the 20th price on. A
 golden cross is a point where diff > 0 and the last non-zero diff before it was < 0; a death

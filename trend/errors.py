@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from core.errors import StockpipeError
 
-class TrendError(Exception):
+
+class TrendError(StockpipeError):
     """Base class of every error raised by ``trend``."""
 
 

@@ -8,7 +8,7 @@ import msgspec
 
 
 class DeadLetter(msgspec.Struct, frozen=True, omit_defaults=True):
-    reason: str  # a producer.errors.RejectReason value, or "late"
+    reason: str  # one of core.contracts.rejects.DEAD_LETTER_REASONS
     detail: str
     raw: str  # the record as text (undecodable bytes replaced), for people
     raw_base64: str  # the exact bytes, so nothing is lost

@@ -17,6 +17,9 @@ from core.contracts.row import EnrichedRow, row_to_record
 from core.contracts.tick import format_ts
 
 DECIMAL_TYPE: Final = pa.decimal128(38, 12)
+# Digits a DECIMAL(38, 12) holds before the point. DynamoDB's numbers hold 38 significant digits,
+# so a number with at most 12 decimal places and at most 26 integer digits fits both.
+DECIMAL_INTEGER_DIGITS: Final = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
 TIMESTAMP_TYPE: Final = pa.timestamp("us", tz="UTC")
 
 # Column order is the Athena table's column order. ``dt`` is not a column: it is the
@@ -73,6 +76,29 @@ def row_to_item(row: EnrichedRow, ttl: timedelta) -> dict[str, Any]:
     # TTL counts from the tick's own time, so a replay writes the very same item.
     item[ROWS_TTL_ATTRIBUTE] = Decimal(int((row.ts + ttl).timestamp()))
     return item
+
+
+class RowDoesNotFit(ValueError):
+    """A row a sink would refuse; raised before the row leaves the engine, so it becomes a
+    dead letter instead of failing a whole batch at commit (and again at every replay)."""
+
+
+def check_row_fits(row: EnrichedRow) -> None:
+    """Raise ``RowDoesNotFit`` unless every sink stores ``row``. The tick contract's bounds make
+    a row from a valid tick fit (tests/core/contracts/test_bounds.py); this guards the derived
+    numbers against a window saved by an older version with wider bounds. Decimal places need
+    no check: every number has at most 12 by construction (prices and change 10, change_pct
+    quantized to 10, ma_4 a sum of prices / 4), and ``adjusted()`` is cheap on the hot path."""
+    for name, value in (
+        ("prev_price", row.prev_price),
+        ("change", row.change),
+        ("change_pct", row.change_pct),
+        ("ma_4", row.ma_4),
+    ):
+        if value is not None and value.adjusted() >= DECIMAL_INTEGER_DIGITS:
+            raise RowDoesNotFit(
+                f"{name} {value} has more than {DECIMAL_INTEGER_DIGITS} digits before the point"
+            )
 
 
 def partition_date(ts: datetime) -> str:

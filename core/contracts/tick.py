@@ -25,10 +25,31 @@ from core.contracts.rejects import InvalidTick, RejectReason
 SYMBOL_PATTERN: Final = r"^\^?[A-Z0-9](?:[A-Z0-9.&-]{0,18}[A-Z0-9])?(?:=[A-Z])?\Z"
 _SYMBOL_RE: Final = re.compile(SYMBOL_PATTERN)
 
-_Positive = Annotated[float, msgspec.Meta(gt=0)]
-_NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+# The longest symbol the pattern admits: "^", 20 characters, "=X".
+MAX_SYMBOL_LENGTH: Final = 23
+
+# Bounds that make every valid tick fit every sink and every derived number exact (README,
+# "Contracts"; tests/core/contracts/test_bounds.py proves both at the extremes).
+# Prices: 1e-6 keeps at least 5 significant digits at PRICE_DECIMALS places (sub-penny OTC
+# quotes, most crypto); 1e9 is above every real quote on Yahoo (BRK-A ~ 7e5, BTC-KRW ~ 1.5e8).
+# The ratio of the two bounds is what sizes the engine's Decimal context
+# (consumer/enrichment.py: change_pct can reach MAX_PRICE / MIN_PRICE * 100 = 1e17).
+MIN_PRICE: Final = Decimal("0.000001")
+MAX_PRICE: Final = Decimal(1_000_000_000)
+# Parquet stores volume as int64.
+MAX_VOLUME: Final = 2**63 - 1
+# A provenance label ("yfinance", "replay:..."), not a payload: 128 characters keep any item far
+# below DynamoDB's 400 KB.
+MAX_SOURCE_LENGTH: Final = 128
+
+# Comparing the wire float with the bounds is the same as comparing its Decimal: the shortest
+# repr is monotonic in the float, and both bounds are exact at PRICE_DECIMALS places, so the
+# rounding below never moves a price across one.
+_Price = Annotated[float, msgspec.Meta(ge=float(MIN_PRICE), le=float(MAX_PRICE))]
+_Volume = Annotated[int, msgspec.Meta(ge=0, le=MAX_VOLUME)]
 _AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 _Symbol = Annotated[str, msgspec.Meta(pattern=SYMBOL_PATTERN)]
+_Source = Annotated[str, msgspec.Meta(max_length=MAX_SOURCE_LENGTH)]
 
 
 class _WireTick(msgspec.Struct, gc=False):
@@ -36,14 +57,14 @@ class _WireTick(msgspec.Struct, gc=False):
     earlier Lambda pipeline's shape; unknown fields are ignored so producers can add some."""
 
     symbol: _Symbol
-    price: _Positive
+    price: _Price
     ts: _AwareDatetime | None = None
     timestamp: _AwareDatetime | None = None
-    open: _Positive | None = None
-    high: _Positive | None = None
-    low: _Positive | None = None
-    volume: _NonNegativeInt | None = None
-    source: str | None = None
+    open: _Price | None = None
+    high: _Price | None = None
+    low: _Price | None = None
+    volume: _Volume | None = None
+    source: _Source | None = None
 
 
 class Tick(msgspec.Struct, frozen=True, gc=False):

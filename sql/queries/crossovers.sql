@@ -1,6 +1,6 @@
 -- name: crossovers
 -- answers: Every SMA-5/SMA-20 golden or death cross with its UTC day in [from_date, to_date],
---   by the rule of `stockpipe trend` (DESIGN.md, "Crossover"): diff = SMA-5 - SMA-20 from a
+--   by the rule of `stockpipe trend` (docs/design.md, "Crossover"): diff = SMA-5 - SMA-20 from a
 --   symbol's 20th price on; golden where diff > 0 and the last non-zero diff before it was
 --   < 0, death the mirror; the first non-zero diff emits nothing. The sign is decided exactly
 --   as the sign of 4*sum5 - sum20 in DECIMAL (= 20 * diff), never in floating point.

@@ -58,7 +58,8 @@ def bench_consumer(ticks: int, symbols: int, batch: int, seed: int) -> ConsumerB
                             "partitionKey": "k",
                             "sequenceNumber": str(10**20 + start + i),
                             "subSequenceNumber": 0,
-                            "approximateArrivalTimestamp": 1_700_000_000_000,
+                            # After every synthetic tick: none is from the future.
+                            "approximateArrivalTimestamp": 1_800_000_000_000,
                         }
                         for i, raw in enumerate(records[start : start + batch])
                     ],

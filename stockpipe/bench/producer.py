@@ -124,19 +124,24 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def bench_push(count: int, symbols: int, shards: int, seed: int) -> PushResult:
-    import boto3
     from botocore.config import Config
+    from pydantic import SecretStr
+
+    from core import aws
+    from core.settings import Settings
 
     ticks = _ticks(count, symbols, seed)
     records = [(t.symbol, encode_tick(t)) for t in ticks]
     with local_moto() as (endpoint, pid):
-        client = boto3.client(
+        client = aws.client(
             "kinesis",
-            region_name="us-east-1",
-            endpoint_url=endpoint,
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-            config=Config(retries={"mode": "standard"}),
+            Settings(
+                region="us-east-1",
+                kinesis_endpoint_url=endpoint,
+                aws_access_key_id="bench",
+                aws_secret_access_key=SecretStr("bench"),
+            ),
+            Config(retries={"mode": "standard"}),
         )
         client.create_stream(StreamName="bench", ShardCount=shards)
         client.get_waiter("stream_exists").wait(

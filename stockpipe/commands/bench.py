@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 from typing import Any
 
@@ -44,6 +45,27 @@ def register(commands: Any) -> None:
     lake.add_argument("--symbols", type=positive_int, default=100)
     lake.add_argument("--seed", type=int, default=7)
     lake.set_defaults(handler=run_lake)
+    memory = targets.add_parser(
+        "memory", help="peak RSS and commit time with many distinct symbols, evicting or not"
+    )
+    memory.add_argument("--symbols", type=positive_int, default=100_000)
+    memory.add_argument("--rounds", type=positive_int, default=3, help="ticks per symbol")
+    memory.add_argument(
+        "--max-windows", type=positive_int, default=20_000, help="the eviction cap measured"
+    )
+    memory.add_argument("--flush", type=positive_int, default=5_000, help="records per commit")
+    memory.add_argument("--batch", type=positive_int, default=1_000, help="records per call")
+    memory.set_defaults(handler=run_memory)
+    proxy = targets.add_parser("proxy", help="the local proxy: overhead per call, latency check")
+    proxy.add_argument("--calls", type=positive_int, default=2_000, help="calls each way")
+    proxy.add_argument("--latency-ms", type=positive_float, default=20.0)
+    proxy.set_defaults(handler=run_proxy)
+
+    _register_sink_benches(targets)
+
+
+def _register_sink_benches(targets: Any) -> None:
+    """The sinks at AWS speed: catch-up, put-to-row latency, soak (stockpipe/bench/)."""
     catchup = targets.add_parser(
         "catchup", help="one shard processor draining a backlog at N ms per AWS call"
     )
@@ -136,6 +158,20 @@ def run_catchup(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_proxy(args: argparse.Namespace) -> int:
+    from stockpipe.bench.proxy import bench_proxy, describe
+
+    result = bench_proxy(args.calls, args.latency_ms)
+    print("\n".join(describe(result, args.calls)))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"  (separate processes: client, moto, stub, proxies; {os.cpu_count()} cores, load average "
+        f"{load} at the end; Python {platform.python_version()})"
+    )
+    print(f"command: stockpipe bench proxy --calls {args.calls} --latency-ms {args.latency_ms:g}")
+    return 0
+
+
 def run_consumer(args: argparse.Namespace) -> int:
     if args.end_to_end:
         return _run_consumer_end_to_end(args)
@@ -173,6 +209,37 @@ def _run_consumer_end_to_end(args: argparse.Namespace) -> int:
     print(
         f"command: stockpipe bench consumer --end-to-end --ticks {args.ticks} "
         f"--symbols {args.symbols} --shards {args.shards}"
+    )
+    return 0
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    from stockpipe.bench.memory import run_in_child
+
+    runs = [
+        (
+            "evicting",
+            run_in_child(args.symbols, args.rounds, args.max_windows, args.flush, args.batch),
+        ),
+        ("keeping all", run_in_child(args.symbols, args.rounds, 10**9, args.flush, args.batch)),
+    ]
+    for label, result in runs:
+        print(
+            f"bench memory ({label}, cap {result.max_windows:,}): peak RSS "
+            f"{result.peak_rss_mib:,.0f} MiB ({result.peak_rss_mib - result.baseline_rss_mib:,.0f}"
+            f" MiB over the processor's start), {result.resident_windows:,} windows resident at "
+            f"the end; {result.commits} commits of {args.flush:,} records, "
+            f"{result.commit_mean_ms:,.0f} ms mean / {result.commit_max_ms:,.0f} ms max "
+            f"(the call that commits: one batch applied, state saved, eviction); "
+            f"{args.symbols:,} symbols x {args.rounds} ticks in {result.seconds:.1f} s"
+        )
+    print(
+        "(in-process, state store on SQLite in a file, rows and lake no-ops; one child process "
+        f"each; Python {platform.python_version()})"
+    )
+    print(
+        f"command: stockpipe bench memory --symbols {args.symbols} --rounds {args.rounds} "
+        f"--max-windows {args.max_windows} --flush {args.flush} --batch {args.batch}"
     )
     return 0
 

@@ -32,21 +32,17 @@ def run(args: argparse.Namespace) -> int:
     from core.settings import get_settings
     from lake.chart import chart
     from lake.engine import make_engine
-    from lake.errors import LakeError
 
     if args.end < args.start:
         raise UsageError(f"--to {args.end} is before --from {args.start}")
-    try:
-        data = chart(
-            make_engine(get_settings(), args.engine),
-            args.symbol,
-            args.start,
-            args.end,
-            args.output,
-            args.warmup_days,
-        )
-    except LakeError as exc:
-        raise UsageError(str(exc)) from None
+    data = chart(
+        make_engine(get_settings(), args.engine),
+        args.symbol,
+        args.start,
+        args.end,
+        args.output,
+        args.warmup_days,
+    )
     print(
         f"{args.output}: {args.symbol} {len(data.ts)} prices, {len(data.crosses)} crosses, "
         f"{len(data.anomalies)} anomalies"

@@ -6,8 +6,6 @@ import argparse
 from datetime import date
 from typing import Any
 
-from core.errors import UsageError
-
 
 def _day(value: str) -> date:
     try:
@@ -30,20 +28,16 @@ def run(args: argparse.Namespace) -> int:
 
     from core.settings import get_settings
     from lake.compaction import compact_date
-    from lake.errors import LakeError
     from lake.store import lake_from_settings
 
     settings = get_settings()
-    try:
-        reports = compact_date(
-            lake_from_settings(settings),
-            args.date,
-            now=datetime.now(UTC),
-            min_age=timedelta(hours=settings.compact_min_age_hours),
-            target_bytes=settings.compact_target_mib * 2**20,
-        )
-    except LakeError as exc:
-        raise UsageError(str(exc)) from None
+    reports = compact_date(
+        lake_from_settings(settings),
+        args.date,
+        now=datetime.now(UTC),
+        min_age=timedelta(hours=settings.compact_min_age_hours),
+        target_bytes=settings.compact_target_mib * 2**20,
+    )
     for report in reports:
         print(report.summary())
     return 0

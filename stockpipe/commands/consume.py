@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from consumer.daemon import (
         daemon_env,
         java_command,
+        kcl_jars,
         kcl_properties,
         open_shard_count,
         run_daemon,
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if log_path is not None:
         print(f"consumer: daemon log in {log_path}", file=sys.stderr, flush=True)
     return run_daemon(
-        java_command(properties),
+        java_command(properties, kcl_jars(settings)),
         daemon_env(os.environ, status_dir.resolve()),
         status_dir,
         args.until_idle,

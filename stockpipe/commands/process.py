@@ -22,6 +22,14 @@ def register(commands: Any) -> None:
         type=output_path,
         help="rejected lines with line number, text and reason (default: OUTPUT.dead-letter.jsonl)",
     )
+    process.add_argument(
+        "--max-clock-skew",
+        type=non_negative_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="a tick dated more than this after its line is read is dead-lettered as "
+        "future_timestamp (default: 300, as the consumer's STOCKPIPE_MAX_CLOCK_SKEW_SECONDS)",
+    )
     process.set_defaults(handler=run_process)
 
     trend = commands.add_parser("trend", help="every SMA-5/SMA-20 crossover in a rows file")
@@ -30,7 +38,19 @@ def register(commands: Any) -> None:
     trend.set_defaults(handler=run_trend)
 
 
+def non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86_400:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
+    return value
+
+
 def run_process(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from consumer.file_run import process_file
 
     dead_letter: Path = args.dead_letter or args.output.with_name(
@@ -39,7 +59,9 @@ def run_process(args: argparse.Namespace) -> int:
     paths = [args.input.resolve(), args.output.resolve(), dead_letter.resolve()]
     if len(set(paths)) < len(paths):
         raise UsageError("--input, --output and --dead-letter must be three different files")
-    counts = process_file(args.input, args.output, dead_letter)
+    counts = process_file(
+        args.input, args.output, dead_letter, max_skew=timedelta(seconds=args.max_clock_skew)
+    )
     print(f"{counts.summary()} output={args.output} dead_letter={dead_letter}")
     return 0
 

@@ -132,7 +132,6 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     from core.settings import get_producer_settings, get_settings
     from producer import logs
-    from producer.errors import ProducerError
     from producer.kinesis import make_client
     from producer.progress import Progress
     from producer.run import Runner
@@ -148,11 +147,9 @@ def run(args: argparse.Namespace) -> int:
         linger=tuning.linger_seconds,
     )
     runner = Runner(writer, Progress())
-    try:
-        result = runner.run(_records(args, runner))
-    except ProducerError as exc:
-        print(f"stockpipe produce: error: {exc}", file=sys.stderr)
-        return EXIT_LOST
+    # A ProducerError (the stream cannot be written at all) reaches the CLI's one handler:
+    # one line, exit 1 (ProducerError.exit_code).
+    result = runner.run(_records(args, runner))
     stats = result.stats
     print(
         f"sent={stats.sent} lost={stats.lost} retries={stats.retries} calls={stats.calls} "

@@ -50,17 +50,13 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lake.catalog import load_catalog
-    from lake.errors import LakeError
 
     if args.list:
         for named in load_catalog().values():
             params = " ".join(f"{p.name}=<{p.type}>" for p in named.unique_params)
             print(f"{named.name}  {params}\n    {named.answers}")
         return 0
-    try:
-        return _run(args)
-    except LakeError as exc:
-        raise UsageError(str(exc)) from None
+    return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -198,10 +198,13 @@ def _number(raw: dict[str, Any], key: str, default: float, here: str) -> float:
 _REASONS: Final = {400: b"Bad Request", 500: b"Internal Server Error", 503: b"Service Unavailable"}
 
 
-def error_response(kind: FaultKind, request: AwsRequest, json_protocol: bool) -> bytes:
+def error_response(
+    kind: FaultKind, request: AwsRequest, json_protocol: bool, head_only: bool = False
+) -> bytes:
     """A complete HTTP response for an error fault, in the protocol the service speaks (JSON
     ``__type`` for DynamoDB and other JSON APIs, S3's ``<Error>``, the query protocol's
-    ``<ErrorResponse>``), so botocore parses the code it would get from AWS."""
+    ``<ErrorResponse>``), so botocore parses the code it would get from AWS. ``head_only``: the
+    answer to a HEAD request, which has no body (a client would read it as the next answer)."""
     status, code, message = _error_code(kind, request.service)
     request_id = uuid.uuid4().hex.upper()
     if request.service == "s3":
@@ -230,7 +233,7 @@ def error_response(kind: FaultKind, request: AwsRequest, json_protocol: bool) ->
             b"x-amzn-RequestId: " + request_id.encode(),
             b"x-stockpipe-fault: " + kind.encode(),
             b"",
-            body,
+            b"" if head_only else body,
         ]
     )
 

@@ -84,6 +84,7 @@ class Stats:
     forwarded: int = 0
     upstream_errors: int = 0
     by_service: Counter[str] = field(default_factory=Counter)
+    by_operation: Counter[str] = field(default_factory=Counter)  # "dynamodb.GetItem"
     faults_by_kind: Counter[str] = field(default_factory=Counter)
     faults_by_rule: Counter[str] = field(default_factory=Counter)
 
@@ -94,6 +95,7 @@ class Stats:
             "forwarded": self.forwarded,
             "upstream_errors": self.upstream_errors,
             "by_service": dict(self.by_service),
+            "by_operation": dict(self.by_operation),
             "faults_total": sum(self.faults_by_kind.values()),
             "faults_by_kind": dict(self.faults_by_kind),
             "faults_by_rule": dict(self.faults_by_rule),
@@ -179,6 +181,7 @@ class Proxy:
             self.stats.requests += 1
             request = classify(method, target, head.fields, body)
             self.stats.by_service[request.service] += 1
+            self.stats.by_operation[f"{request.service}.{request.operation}"] += 1
             if not self.latency.off:
                 await asyncio.sleep(self._delay())
             rule = self.schedule.decide(request, loop.time())
@@ -190,7 +193,10 @@ class Proxy:
                 if rule.fault == "timeout":
                     await asyncio.sleep(rule.hold_seconds)
                     return  # closed (FIN) by handle()
-                writer.write(error_response(rule.fault, request, b"x-amz-target" in head.fields))
+                json_protocol = b"x-amz-target" in head.fields
+                writer.write(
+                    error_response(rule.fault, request, json_protocol, head_only=method == b"HEAD")
+                )
                 await writer.drain()
                 if close:
                     return

@@ -57,14 +57,17 @@ def whole_number(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
 
 
-def add_arguments(parser: argparse.ArgumentParser, env_defaults: bool = False) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser, env_defaults: bool = False, seed_flag: str = "--seed"
+) -> None:
     """The latency and fault flags. With ``env_defaults`` (``stockpipe local up``) their defaults
     come from ``STOCKPIPE_LOCAL_LATENCY_MS``, ``..._LATENCY_JITTER_MS``, ``..._LATENCY_P99_MS``,
     ``STOCKPIPE_LOCAL_FAULTS`` and ``STOCKPIPE_LOCAL_PROXY_SEED``, so code that runs ``local up``
     with an environment of its own can ask for a proxy without new flags."""
 
     def default(name: str) -> str | None:
-        return os.environ.get(f"STOCKPIPE_LOCAL_{name}") if env_defaults else None
+        # An empty variable means unset (``VAR= stockpipe local up``), not "0" or the path "".
+        return (os.environ.get(f"STOCKPIPE_LOCAL_{name}") or None) if env_defaults else None
 
     group = parser.add_argument_group("proxy (latency and fault injection; off by default)")
     group.add_argument(
@@ -85,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser, env_defaults: bool = False) -
         help="fault schedule (see README: Local endpoints, the proxy)",
     )
     group.add_argument(
-        "--seed",
+        seed_flag,
         dest="proxy_seed",
         type=whole_number,
         default=default("PROXY_SEED") or 0,
@@ -97,5 +100,5 @@ def options_from(args: argparse.Namespace) -> ProxyOptions:
     """The options of parsed arguments; a bad combination raises a UsageError naming it.
     (argparse applies ``type`` to string defaults too, so env defaults are checked alike.)"""
     latency = Latency(args.latency_ms, args.latency_jitter_ms, args.latency_p99_ms)
-    faults = None if args.faults in (None, "") else Path(args.faults)
+    faults = None if args.faults is None else Path(args.faults)
     return ProxyOptions(latency, faults, args.proxy_seed)

@@ -5,35 +5,43 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
+from pydantic import SecretStr
 
 from consumer.tables import create_tables
+from core import aws
 from core.settings import Settings
-from stockpipe.local.stack import FAKE_KEY_ID, FAKE_SECRET, REGION, StackState, alerts_topic_name
+from stockpipe.local.names import FAKE_KEY_ID, FAKE_SECRET, REGION, alerts_topic_name
 
 
 def _client(service: str, endpoint: str) -> Any:
-    session: Any = boto3.session.Session(
-        region_name=REGION, aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET
+    return aws.client(
+        service,
+        Settings(
+            region=REGION,
+            endpoint_url=endpoint,
+            kinesis_endpoint_url=endpoint,
+            aws_access_key_id=FAKE_KEY_ID,
+            aws_secret_access_key=SecretStr(FAKE_SECRET),
+        ),
     )
-    return session.client(service, endpoint_url=endpoint)
 
 
-def create_resources(state: StackState) -> None:
+def create_resources(endpoint_url: str, kinesis_endpoint_url: str, shards: int) -> None:
+    """``endpoint_url`` is moto's own, never the proxy's: set-up must not meet injected faults."""
     settings = Settings()
-    kinesis = _client("kinesis", state.kinesis_endpoint_url)
+    kinesis = _client("kinesis", kinesis_endpoint_url)
     if settings.stream_name not in kinesis.list_streams()["StreamNames"]:
-        kinesis.create_stream(StreamName=settings.stream_name, ShardCount=state.shards)
+        kinesis.create_stream(StreamName=settings.stream_name, ShardCount=shards)
     kinesis.get_waiter("stream_exists").wait(
         StreamName=settings.stream_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150}
     )
-    create_tables(_client("dynamodb", state.endpoint_url), settings)
-    _create_trend_tables(_client("dynamodb", state.endpoint_url), settings)
-    s3 = _client("s3", state.endpoint_url)
+    create_tables(_client("dynamodb", endpoint_url), settings)
+    _create_trend_tables(_client("dynamodb", endpoint_url), settings)
+    s3 = _client("s3", endpoint_url)
     s3.create_bucket(Bucket=settings.bucket)
-    sns = _client("sns", state.endpoint_url)
+    sns = _client("sns", endpoint_url)
     topic_arn = sns.create_topic(Name=alerts_topic_name(settings.stream_name))["TopicArn"]
-    sqs = _client("sqs", state.endpoint_url)
+    sqs = _client("sqs", endpoint_url)
     queue_url = sqs.create_queue(QueueName=f"{settings.stream_name}-alerts-tail")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"

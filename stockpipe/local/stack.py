@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import Final
 
 from core.errors import StockpipeError
+from stockpipe.local import proxy_process
+from stockpipe.local.names import FAKE_KEY_ID, FAKE_SECRET, LOCAL_HOST, REGION, alerts_topic_name
+from stockpipe.local.proxy_options import ProxyOptions
 
-LOCAL_HOST: Final = "127.0.0.1"
-REGION: Final = "us-east-1"
-# moto accepts any credentials; these only keep the SDKs from looking for real ones.
-FAKE_KEY_ID: Final = "testing"
-FAKE_SECRET: Final = "testing"  # a placeholder moto accepts, not a secret
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 KINESIS_MOCK_MAIN: Final = PROJECT_ROOT / ".stockpipe/node/node_modules/kinesis-local/main.js"
 
@@ -46,13 +44,29 @@ class StackState:
     moto_pid: int
     kinesis_pid: int
     shards: int
+    # The latency/fault proxy in front of moto (stockpipe/local/proxy.py), when asked for.
+    proxy_port: int | None = None
+    proxy_pid: int | None = None
+    proxy_argv: list[str] | None = None  # its options, to tell whether a new `up` changes them
 
     @property
-    def endpoint_url(self) -> str:
+    def moto_endpoint_url(self) -> str:
         return f"http://{LOCAL_HOST}:{self.moto_port}"
 
     @property
+    def proxy_url(self) -> str | None:
+        return None if self.proxy_port is None else f"http://{LOCAL_HOST}:{self.proxy_port}"
+
+    @property
+    def endpoint_url(self) -> str:
+        """What clients use for DynamoDB, S3, SNS and SQS: the proxy when it runs, else moto.
+        Kinesis is never proxied (see ``kinesis_endpoint_url``)."""
+        return self.proxy_url or self.moto_endpoint_url
+
+    @property
     def kinesis_endpoint_url(self) -> str:
+        # Straight to kinesis-mock: the daemon's Kinesis client speaks HTTP/2 with prior
+        # knowledge (h2c), which this HTTP/1.1 proxy does not.
         return f"http://{LOCAL_HOST}:{self.kinesis_port}"
 
 
@@ -116,17 +130,17 @@ def environment(state: StackState) -> dict[str, str]:
             f"{state.endpoint_url}/123456789012/{settings.stream_name}-alerts-tail"
         ),
         "STOCKPIPE_LOCAL_DIR": str(local_dir()),
-    }
+    } | ({"STOCKPIPE_LOCAL_PROXY_URL": state.proxy_url} if state.proxy_url else {})
 
 
-def alerts_topic_name(stream_name: str) -> str:
-    return f"{stream_name}-alerts"
-
-
-def up(shards: int) -> StackState:
+def up(shards: int, proxy: ProxyOptions | None = None) -> StackState:
+    """Start the stack, or keep the running one; either way the proxy then runs exactly as
+    ``proxy`` asks (started, restarted with new options, or stopped: off by default)."""
     existing = read_state()
     if existing is not None and _alive(existing.moto_pid) and _alive(existing.kinesis_pid):
-        return existing
+        return _reconcile_proxy(existing, proxy)
+    if existing is not None and existing.proxy_pid is not None:
+        proxy_process.stop(existing.proxy_pid)  # a proxy left in front of a dead moto
     if not KINESIS_MOCK_MAIN.is_file():
         raise LocalStackError(
             f"kinesis-local is not installed ({KINESIS_MOCK_MAIN}); run `make setup` first"
@@ -164,10 +178,25 @@ def up(shards: int) -> StackState:
         _wait_for_port(kinesis_port, "kinesis-local", kinesis_log)
         from stockpipe.local.resources import create_resources
 
-        create_resources(state)
+        create_resources(state.moto_endpoint_url, state.kinesis_endpoint_url, state.shards)
+        return _reconcile_proxy(state, proxy)
     except BaseException:
         down()
         raise
+
+
+def _reconcile_proxy(state: StackState, options: ProxyOptions | None) -> StackState:
+    wanted = options.argv() if options is not None and options.wanted else None
+    running = state.proxy_pid is not None and _alive(state.proxy_pid)
+    if running and state.proxy_argv == wanted:
+        return state
+    if state.proxy_pid is not None:
+        proxy_process.stop(state.proxy_pid)
+    state.proxy_pid = state.proxy_port = state.proxy_argv = None
+    if options is not None and wanted is not None:
+        started = proxy_process.start(state.moto_endpoint_url, options, local_dir())
+        state.proxy_pid, state.proxy_port, state.proxy_argv = started.pid, started.port, wanted
+    _state_file().write_text(json.dumps(asdict(state)))
     return state
 
 
@@ -175,6 +204,8 @@ def down() -> bool:
     state = read_state()
     if state is None:
         return False
+    if state.proxy_pid is not None:
+        proxy_process.stop(state.proxy_pid)
     for pid in (state.moto_pid, state.kinesis_pid):
         try:
             os.killpg(pid, signal.SIGTERM)

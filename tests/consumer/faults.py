@@ -1,7 +1,8 @@
 """Fault injection for the crash tests: kill -9 the whole consumer (the daemon and every
 child) at an exact point of the commit sequence. Enabled only by
 ``STOCKPIPE_FAULT_INJECTION=<point>@<commit number>`` (e.g. ``after_lake@3``); without it the
-real sinks are used untouched.
+real sinks are used untouched. The daemon runs tests/consumer/faulty_kcl_app.py (setting
+``STOCKPIPE_PROCESSOR_MODULE``) to get here: production code never imports this module.
 
 Points: ``mid_rows`` (half of the batch's rows written), ``after_rows`` (rows written, no
 Parquet), ``after_lake`` (Parquet written, no state), ``after_state`` (state saved, no

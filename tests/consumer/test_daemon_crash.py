@@ -36,7 +36,11 @@ def _consume_until_killed(env: dict[str, str], fault: str, workdir: Path) -> Non
     started = time.monotonic()
     consumer = subprocess.Popen(
         [*STOCKPIPE, "consume", "--workdir", str(workdir)],
-        env={**env, "STOCKPIPE_FAULT_INJECTION": fault},
+        env={
+            **env,
+            "STOCKPIPE_FAULT_INJECTION": fault,
+            "STOCKPIPE_PROCESSOR_MODULE": "tests.consumer.faulty_kcl_app",
+        },
         cwd=ROOT,
         start_new_session=True,  # its own process group: the fault kills all of it
     )

@@ -1,5 +1,6 @@
 """A run killed at any point of the commit sequence and restarted from its checkpoint leaves
-the same rows, Parquet contents and dead letters as a run never interrupted (DESIGN.md).
+the same rows, Parquet contents and dead letters as a run never interrupted (docs/design.md,
+"Delivery: effectively once").
 
 The oracle is an uninterrupted run of ``stockpipe process``'s pipeline over the same records
 (no sinks, no batching): its rows and dead letters are what the lake must hold.

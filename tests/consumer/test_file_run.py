@@ -58,7 +58,7 @@ def test_mixed_file(tmp_path: Path, mixed_ticks: tuple[Path, list[MixedLine]]) -
     )
     assert counts.summary() == (
         f"accepted={want['accepted']} duplicates={want['duplicates']} "
-        f"late={want['late']} invalid={want['invalid']}"
+        f"late={want['late']} invalid={want['invalid']} future=0 errors=0"
     )
     assert len(rows) == want["accepted"]
     check_dead_letters(dead, lines)

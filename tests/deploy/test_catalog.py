@@ -86,7 +86,7 @@ def test_a_few_column_types_by_hand(synth: Synth) -> None:
         (c["Name"], c["Type"])
         for c in glue_tables(synth)["ticks"]["TableInput"]["StorageDescriptor"]["Columns"]
     )
-    # DESIGN.md: prices are exact decimals, times UTC timestamps, the anomaly a flag.
+    # docs/design.md, "Contracts": prices exact decimals, times UTC timestamps, anomaly a flag.
     assert columns["price"] == "decimal(38,12)"
     assert columns["ts"] == "timestamp"
     assert columns["anomaly"] == "boolean"

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from deploy.lambda_bundle import LAMBDA_DISTRIBUTIONS
+from deploy.lambda_bundle import LAMBDA_DISTRIBUTIONS, LAMBDA_PYTHON_VERSION
 from tests.deploy.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -99,13 +100,28 @@ def test_the_lambda_bundle_holds_the_handler_and_its_distributions(cloud_assembl
     assert not {"pyarrow", "duckdb", "pandas", "matplotlib", "yfinance"} & installed
     size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
     assert size < MAX_BUNDLE_MB * 1024 * 1024, f"{size / 1e6:.0f} MB"
-    # Linux x86_64 CPython 3.11 wheels, whatever machine bundled it.
+    # Linux x86_64 CPython 3.13 wheels (the function's runtime), whatever machine bundled it.
     natives = [p.name for p in bundle.rglob("*.so")]
-    assert natives and all("x86_64-linux-gnu" in n or "cpython-311" in n for n in natives)
+    assert natives and all("cpython-313-x86_64-linux-gnu" in n or "abi3" in n for n in natives)
+
+
+def _interpreter(version: str) -> Path:
+    """A CPython ``version`` on this machine: on PATH, or one of pyenv's (the project's
+    machines carry pyenv's builds of 3.8 to 3.13 beside the system Python)."""
+    found = shutil.which(f"python{version}")
+    candidates = [Path(found)] if found else []
+    candidates += sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+    for candidate in candidates:
+        ok = subprocess.run([str(candidate), "-c", "pass"], capture_output=True, check=False)
+        if ok.returncode == 0:
+            return candidate
+    pytest.skip(f"no CPython {version} on this machine to import the Lambda bundle with")
 
 
 def test_the_handler_imports_from_the_bundle_alone(cloud_assembly: Path, tmp_path: Path) -> None:
-    """As in Lambda: /var/task (the bundle) and the runtime's boto3, nothing of this venv."""
+    """As in Lambda: /var/task (the bundle) and the runtime's boto3, nothing of this venv,
+    under the function's own Python version."""
+    lambda_python = _interpreter(LAMBDA_PYTHON_VERSION)
     bundle = _lambda_bundle(cloud_assembly)
     runtime = tmp_path / "runtime"
     runtime.mkdir()
@@ -126,7 +142,7 @@ def test_the_handler_imports_from_the_bundle_alone(cloud_assembly: Path, tmp_pat
     )
     done = subprocess.run(
         [
-            sys.executable,
+            str(lambda_python),
             "-I",
             "-S",
             "-c",
@@ -139,7 +155,14 @@ def test_the_handler_imports_from_the_bundle_alone(cloud_assembly: Path, tmp_pat
         env={"PATH": os.environ["PATH"], "AWS_EC2_METADATA_DISABLED": "true"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    stdlib = Path(sys.base_prefix).resolve()
+    stdlib = Path(
+        subprocess.run(
+            [str(lambda_python), "-c", "import sys; print(sys.base_prefix)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    ).resolve()
     for name, file in json.loads(done.stdout).items():
         if not file:
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from consumer.daemon import KCL_JARS
+from consumer.daemon import DEFAULT_KCL_JARS as KCL_JARS
 from core.settings import Settings
 from deploy.lambda_bundle import copy_project
 from deploy.stockpipe_stack import CONSUMER_STOP_TIMEOUT_SECONDS
@@ -65,8 +66,12 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
         paths for flags, paths in map(copy_args, runtime.values("COPY")) if "kcl-jars" in paths[0]
     ]
     jars = _image_path(root, jar_copy[1])
-    site_packages = jars.parent.parent
-    assert site_packages.name == "site-packages", jar_copy
+    (install,) = [r for r in build.values("RUN") if "-m venv" in r]
+    venv = re.search(r"-m venv (\S+)", install)
+    version = re.fullmatch(r"python:(\d+\.\d+)-.*", runtime.image)
+    assert venv is not None and version is not None, (install, runtime.image)
+    site_packages = _image_path(root, f"{venv.group(1)}/lib/python{version.group(1)}/site-packages")
+    site_packages.mkdir(parents=True)
     # The project, installed non-editable (the build stage's `pip install .`), here with
     # --target so this venv's own packages serve as the image venv's dependencies.
     source = copy_project(root / "src")
@@ -176,6 +181,13 @@ def test_the_entrypoint_runs_the_laid_out_image_and_stops_cleanly(
         }
         env |= {k: resolve(v, synth, local) for k, v in container_environment(synth).items()}
         env |= {name: local[name] for name in LOCAL_ONLY}
+        # The image's own ENV (consumer/Dockerfile): where the jars are, at the laid-out path.
+        image_env = dict(
+            re.findall(r"(\w+)=(\S+)", " ".join(stages()[-1].values("ENV")).replace("\\", " "))
+        )
+        env["STOCKPIPE_KCL_JARS_DIR"] = str(
+            _image_path(layout.root, image_env["STOCKPIPE_KCL_JARS_DIR"])
+        )
         # The stack's names are the local stack's (resolved above), the KCL application the
         # stack's own.
         assert env["STOCKPIPE_STREAM_NAME"] == local["STOCKPIPE_STREAM_NAME"]

@@ -17,7 +17,6 @@ from pathlib import Path, PurePosixPath
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from consumer import daemon
 from stockpipe.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,7 +210,12 @@ def test_make_target_runs_the_makefile_steps_against_the_image_venv(
     # ...and that venv is the one the Dockerfile created and installed the project into.
     (install,) = [r for r in build.values("RUN") if "-m venv" in r]
     assert f"python -m venv {venv}" in install
-    assert re.search(rf"{re.escape(venv)}/bin/python -m pip install [^&]*\s\.(\s|$)", install)
+    # Only the consumer's extra, pinned by the lock.
+    assert re.search(
+        rf"{re.escape(venv)}/bin/python -m pip install [^&]*-c requirements/constraints\.txt"
+        r"\s+\"\.\[consumer\]\"(\s|$)",
+        install,
+    ), install
     assert " -e " not in install  # not editable
 
 
@@ -222,9 +226,12 @@ def test_jars_land_where_the_daemon_looks(build: Stage, runtime: Stage) -> None:
     assert venv is not None
     version = re.fullmatch(r"python:(\d+\.\d+)-.*", runtime.image)
     assert version is not None, runtime.image
-    site_packages = f"{venv.group(1)}/lib/python{version.group(1)}/site-packages"
-    # An installed project's root (consumer.daemon.PROJECT_ROOT) is site-packages.
-    expected = f"{site_packages}/{daemon.KCL_JARS.relative_to(daemon.PROJECT_ROOT).as_posix()}"
+    # The daemon finds the jars through STOCKPIPE_KCL_JARS_DIR, set in the image.
+    env_values = dict(
+        re.findall(r"(\w+)=(\S+)", " ".join(runtime.values("ENV")).replace("\\", " "))
+    )
+    expected = env_values["STOCKPIPE_KCL_JARS_DIR"]
+    assert expected.startswith("/") and "site-packages" not in expected
     copies = [copy_args(v) for v in runtime.values("COPY")]
     jar_copies = [(flags, paths) for flags, paths in copies if "kcl-jars" in " ".join(paths)]
     assert jar_copies == [

@@ -66,15 +66,20 @@ def test_bundle_covers_the_handlers_import_closure() -> None:
     }
     bundled = _closure(LAMBDA_DISTRIBUTIONS)
     missing = needed - bundled - {canonicalize_name(n) for n in RUNTIME_PROVIDED}
-    assert not missing, f"trend.handlers imports these; add them to LAMBDA_DISTRIBUTIONS: {missing}"
+    assert not missing, f"trend.handlers imports {missing}: add them to the trend extra"
     # And nothing heavy comes along.
     for heavy in ("pyarrow", "duckdb", "pandas", "numpy", "matplotlib", "yfinance"):
         assert heavy not in bundled
 
 
 def test_requirements_are_the_projects_own_ranges() -> None:
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    dependencies = project["dependencies"] + project["optional-dependencies"]["trend"]
     requirements = lambda_requirements()
+    # The ground's and the trend extra's, less the runtime's boto3.
+    assert {canonicalize_name(Requirement(r).name) for r in dependencies} - {
+        canonicalize_name(Requirement(r).name) for r in requirements
+    } == {"boto3"}
     assert len(requirements) == len(LAMBDA_DISTRIBUTIONS)
     assert set(requirements) <= set(dependencies)
     assert [canonicalize_name(Requirement(r).name) for r in requirements] == [
@@ -92,8 +97,9 @@ def test_pip_targets_the_functions_runtime(tmp_path: Path) -> None:
         str(ROOT),
     ]
     assert deps[deps.index("--platform") + 1] == "manylinux2014_x86_64"
-    assert deps[deps.index("--python-version") + 1] == "3.11"
+    assert deps[deps.index("--python-version") + 1] == "3.13"
     assert "--only-binary=:all:" in deps
+    assert deps[deps.index("-c") + 1] == str(ROOT / "requirements/constraints.txt")
     assert deps[deps.index("--target") + 1] == str(tmp_path / "out")
     assert "--no-deps" in project and project[-1] == "stockpipe"
     assert project[project.index("--find-links") + 1] == "wheels"
@@ -120,6 +126,7 @@ def test_wheel_is_built_from_a_copy_of_the_declared_packages(tmp_path: Path) -> 
         "lake",
         "producer",
         "pyproject.toml",
+        "requirements",
         "stockpipe",
         "trend",
     ]

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from consumer import tables as consumer_tables
-from consumer.daemon import KCL_JARS, SHUTDOWN_GRACE_MILLIS
+from consumer.daemon import DEFAULT_KCL_JARS as KCL_JARS
+from consumer.daemon import SHUTDOWN_GRACE_MILLIS
 from core.contracts.schema import ROWS_TTL_ATTRIBUTE
 from core.settings import Settings
 from deploy.stockpipe_stack import KCL_LEASE_OWNER_INDEX
@@ -137,7 +138,7 @@ def test_the_definitions_are_the_ones_the_local_stack_creates() -> None:
         DEFAULTS.cursor_table,
         DEFAULTS.alerts_table,
     ]
-    # The rows table is keyed symbol + ts, as DESIGN.md says.
+    # The rows table is keyed symbol + ts, as docs/design.md says.
     assert [k["AttributeName"] for k in TABLES["RowsTable"][0]["KeySchema"]] == ["symbol", "ts"]
 
 
@@ -279,6 +280,7 @@ def test_image_is_the_consumer_dockerfile_staged_without_docker(
         "trend",
         "core",
         "lake",
+        "requirements",
     }, tops
     assert not any("__pycache__" in f for f in files)
 
@@ -376,7 +378,7 @@ def test_the_lease_index_is_the_one_the_kcl_queries() -> None:
 
 def test_trend_function(synth: Synth, ids: dict[str, str]) -> None:
     props = synth.resources[ids["trend"]]["Properties"]
-    assert props["Runtime"] == "python3.11"
+    assert props["Runtime"] == "python3.13"
     assert props["Handler"] == "trend.handlers.handler"
     module, _, name = props["Handler"].rpartition(".")
     assert callable(getattr(importlib.import_module(module), name))

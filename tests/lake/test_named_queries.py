@@ -12,8 +12,8 @@ import pytest
 
 from core.contracts.schema import partition_date
 from lake.catalog import get_query
-from lake.engine import QueryResult
 from lake.local_engine import LocalEngine
+from lake.types import QueryResult
 from tests.lake.conftest import FIRST_DAY, LAST_DAY, BuiltLake
 
 FROM, TO = "2012-01-01", "2012-12-31"  # a sub-range: partition filtering must be right too

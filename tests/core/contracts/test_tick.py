@@ -15,7 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.contracts.rejects import InvalidTick, RejectReason
-from core.contracts.tick import Tick, decode_tick, encode_tick, format_ts, is_valid_symbol
+from core.contracts.tick import (
+    MAX_PRICE,
+    MAX_SOURCE_LENGTH,
+    MIN_PRICE,
+    Tick,
+    decode_tick,
+    encode_tick,
+    format_ts,
+    is_valid_symbol,
+)
 from tests.oracles import DATA_DIR
 
 EXAMPLES: dict[str, Any] = json.loads(
@@ -354,12 +363,13 @@ def test_format_ts_sorted_strings_are_sorted_times(stamps: list[datetime]) -> No
 
 SYMBOLS = st.sampled_from(VALID_SYMBOLS) | st.from_regex(r"[A-Z]{1,5}", fullmatch=True)
 # Prices a tick can carry exactly through a JSON number: at most 15 significant digits (a double
-# keeps them) and at most 10 decimal places (the precision ticks keep).
+# keeps them) and at most 10 decimal places (the precision ticks keep), within the contract's
+# bounds (MIN_PRICE..MAX_PRICE).
 PRICES = st.builds(
     lambda digits, places: Decimal(digits).scaleb(-places),
     st.integers(min_value=1, max_value=10**15 - 1),
     st.integers(min_value=0, max_value=10),
-)
+).filter(lambda price: MIN_PRICE <= price <= MAX_PRICE)
 TICKS = st.builds(
     Tick,
     symbol=SYMBOLS,
@@ -371,7 +381,7 @@ TICKS = st.builds(
     high=st.none() | PRICES,
     low=st.none() | PRICES,
     volume=st.none() | st.integers(min_value=0, max_value=2**63 - 1),
-    source=st.none() | st.text(max_size=20),
+    source=st.none() | st.text(max_size=MAX_SOURCE_LENGTH),
 )
 
 

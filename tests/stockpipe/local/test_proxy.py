@@ -65,6 +65,25 @@ def test_s3_multi_megabyte_put_and_get(
     assert s3.head_object(Bucket=bucket, Key="big/object.bin")["ContentLength"] == len(body)
 
 
+def test_s3_multipart_upload_with_concurrent_parts(
+    proxy: RunningProxy, moto_endpoint: str, bucket: str
+) -> None:
+    from io import BytesIO
+
+    from boto3.s3.transfer import TransferConfig
+
+    body = random.Random(2).randbytes(13 * 1024 * 1024)
+    transfer = TransferConfig(
+        multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024, max_concurrency=3
+    )
+    client("s3", proxy.url).upload_fileobj(BytesIO(body), bucket, "multi", Config=transfer)
+    stored = client("s3", moto_endpoint).get_object(Bucket=bucket, Key="multi")["Body"].read()
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(body).digest()
+    operations = proxy.stats()["by_operation"]
+    assert operations["s3.UploadPart"] == 3
+    assert operations["s3.CreateMultipartUpload"] == operations["s3.CompleteMultipartUpload"] == 1
+
+
 def test_chunked_request_body_is_forwarded(
     proxy: RunningProxy, moto_endpoint: str, bucket: str
 ) -> None:
@@ -99,6 +118,17 @@ def test_concurrent_connections(proxy: RunningProxy, table: str) -> None:
     stats = proxy.stats()
     assert stats["requests"] == workers * 10
     assert stats["connections"] == workers
+
+
+def test_delayed_requests_overlap(proxy: RunningProxy, table: str) -> None:
+    """Latency is waited per request, not per proxy: 16 concurrent calls delayed 300 ms each
+    take far less than 16 x 300 ms (the consumer's overlapped sink calls stay overlapped)."""
+    proxy.control("PUT", "latency", {"latency_ms": 300})
+    clients = [client("dynamodb", proxy.url) for _ in range(16)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        list(pool.map(lambda c: _get(c, table), clients))
+    assert time.perf_counter() - started < 16 * 0.300 / 2
 
 
 class _ChunkedUpstream(BaseHTTPRequestHandler):
@@ -222,6 +252,20 @@ def test_server_errors(
             client("s3", proxy.url).get_object(Bucket=bucket, Key="absent")
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == int(fault)
     assert caught.value.response["Error"]["Code"] == code
+
+
+def test_fault_on_a_head_request_keeps_the_connection_usable(
+    proxy: RunningProxy, bucket: str
+) -> None:
+    """A HEAD answer has no body: an error body sent anyway would be read as the next answer."""
+    client("s3", proxy.url).put_object(Bucket=bucket, Key="k", Body=b"12345")
+    proxy.set_faults([{"name": "head", "fault": "503", "operation": "HeadObject", "limit": 1}])
+    s3 = client("s3", proxy.url)
+    with pytest.raises(ClientError) as caught:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"12345"
+    assert proxy.stats()["connections"] == 2  # the PUT's client, then one for HEAD and GET
 
 
 def test_timeout_holds_the_request(proxy: RunningProxy, table: str) -> None:

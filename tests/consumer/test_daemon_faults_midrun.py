@@ -1,0 +1,163 @@
+"""Fault injection under the real MultiLangDaemon, starting mid-run: the local proxy
+(stockpipe/local/proxy.py), which the daemon's children and the daemon's own lease-table calls
+go through, throttles, answers 500 and 503, S3 SlowDown, holds requests past the read timeout
+and resets connections for a while, in the middle of a run. Afterwards: no row, object or dead
+letter lost or doubled (the oracle is ``stockpipe process`` over the same file), so nothing was
+checkpointed past unwritten data; and ``consume --until-idle`` ends, which it only does once
+every shard is caught up with its tip (lag back to zero)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.consumer.pipeline_support import (
+    ROOT,
+    STOCKPIPE,
+    cli,
+    content,
+    dynamodb_rows,
+    expected_outputs,
+    input_file,
+    lake,
+    local_stack,
+)
+
+pytestmark = pytest.mark.slow
+
+FAULT_SECONDS = 40
+# Every kind of fault, on every call the children make (rows: BatchWriteItem; state:
+# BatchGetItem and PutItem; lake: GetObject and PutObject; the daemon's own checkpoints and
+# lease renewals: UpdateItem), often enough to be hit many times, bounded where one costs a
+# read timeout. With 8 attempts a call, a call fails for good with probability ~0.3^8.
+SCHEDULE: dict[str, Any] = {
+    "seed": 13,
+    "rules": [
+        {
+            "name": "rows-throttle",
+            "fault": "throttle",
+            "service": "dynamodb",
+            "operation": "BatchWriteItem",
+            "probability": 0.3,
+        },
+        {
+            "name": "state-500",
+            "fault": "500",
+            "service": "dynamodb",
+            "operation": "PutItem",
+            "probability": 0.15,
+        },
+        {
+            "name": "state-load-503",
+            "fault": "503",
+            "service": "dynamodb",
+            "operation": "BatchGetItem",
+            "probability": 0.2,
+        },
+        {
+            "name": "lake-slowdown",
+            "fault": "throttle",
+            "service": "s3",
+            "operation": "PutObject",
+            "probability": 0.3,
+        },
+        {
+            "name": "lake-read-503",
+            "fault": "503",
+            "service": "s3",
+            "operation": "GetObject",
+            "probability": 0.2,
+        },
+        {
+            "name": "lease-throttle",
+            "fault": "throttle",
+            "service": "dynamodb",
+            "operation": "UpdateItem",
+            "probability": 0.1,
+        },
+        {
+            "name": "timeouts",
+            "fault": "timeout",
+            "service": "dynamodb",
+            "operation": "BatchWriteItem",
+            "probability": 0.1,
+            "hold_seconds": 12,
+            "limit": 2,
+        },
+        {"name": "resets", "fault": "reset", "service": "s3", "probability": 0.1, "limit": 8},
+    ],
+}
+for _rule in SCHEDULE["rules"]:
+    _rule.update(start=0, stop=FAULT_SECONDS)
+
+
+def proxy_stats(env: dict[str, str]) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{env['STOCKPIPE_LOCAL_PROXY_URL']}/__proxy__/stats") as reply:
+        stats: dict[str, Any] = json.loads(reply.read())
+    return stats
+
+
+def wait_for_rows(env: dict[str, str], at_least: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(dynamodb_rows(env)) >= at_least:
+            return
+        time.sleep(1)
+    raise AssertionError(f"fewer than {at_least} rows after {timeout} s")
+
+
+def test_faults_starting_mid_run_lose_and_double_nothing(tmp_path: Path) -> None:
+    ticks = input_file(tmp_path / "ticks.jsonl")
+    expected, expected_dead = expected_outputs(ticks, tmp_path)
+    lines = ticks.read_text().splitlines(keepends=True)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(lines[:200]))
+    second.write_text("".join(lines[200:]))
+    idle = tmp_path / "no-faults.json"
+    idle.write_text(json.dumps({"rules": [{"name": "off", "fault": "500", "enabled": False}]}))
+    schedule = tmp_path / "faults.json"
+    schedule.write_text(json.dumps(SCHEDULE))
+
+    with local_stack(
+        tmp_path / "local",
+        STOCKPIPE_FLUSH_RECORDS="50",
+        STOCKPIPE_FLUSH_SECONDS="2",
+        STOCKPIPE_LOCAL_FAULTS=str(idle),  # the proxy runs, injecting nothing yet
+    ) as env:
+        cli(["produce", "--source", "file", "--input", str(first)], env)
+        consume = [
+            *STOCKPIPE,
+            *("consume", "--until-idle", "45", "--workdir", str(tmp_path / "consumer")),
+        ]
+        runs = [subprocess.Popen(consume, env=env, cwd=ROOT)]
+        wait_for_rows(env, 20, timeout=180)  # the daemon is up and committing
+        # Faults on, then the rest of the file arrives while they last.
+        cli(["local", "proxy", "faults", "--load", str(schedule)], env, capture_output=True)
+        cli(["produce", "--source", "file", "--input", str(second)], env)
+        # As ECS would: a consumer that exits (a fault outlasting the retries ends the JVM)
+        # is replaced, and resumes at the checkpoints.
+        while runs[-1].wait(timeout=900) != 0:
+            assert len(runs) < 4, "the consumer kept failing"
+            runs.append(subprocess.Popen(consume, env=env, cwd=ROOT))
+
+        stats = proxy_stats(env)
+        injected = stats["faults_by_rule"]
+        print(f"consumer runs: {len(runs)}; faults injected by rule: {injected}")
+        for rule in ("rows-throttle", "state-500", "lake-slowdown", "timeouts", "resets"):
+            assert injected.get(rule, 0) > 0, (rule, injected)
+
+        want = Counter(content(r) for r in expected)
+        assert Counter(content(r) for r in dynamodb_rows(env)) == want
+        objects = lake(env, "ticks/")
+        assert Counter(content(r) for rows in objects.values() for r in rows) == want
+        letters = [d for rows in lake(env, "dead-letter/").values() for d in rows]
+        assert Counter((d["reason"], d["raw"]) for d in letters) == Counter(
+            (d["reason"], d["raw"]) for d in expected_dead
+        )
