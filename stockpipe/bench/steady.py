@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any, Final
@@ -241,8 +242,17 @@ class Watcher:
         return bool(found)
 
 
+# ministack re-encodes its JSON answer as CBOR, so ApproximateArrivalTimestamp reaches the
+# daemon as epoch *seconds* where the Java SDK reads CBOR timestamps as epoch *milliseconds*:
+# every record seems to arrive on 1970-01-21. The consumer dead-letters a tick dated more than
+# STOCKPIPE_MAX_CLOCK_SKEW_SECONDS after its arrival (future_timestamp), so the ticks here are
+# dated from 1970-01-01 (5 symbols at 1,000 ticks/s advance 200 s a second: 10 days of ticks
+# last 72 minutes). The latency is measured on this process's clock, never from those dates.
+TICKS_START: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ticks(symbols: int, seed: int) -> Iterator[tuple[str, str, bytes]]:
-    for tick in synthetic_ticks(symbols, seed):
+    for tick in synthetic_ticks(symbols, seed, start=TICKS_START):
         yield tick.symbol, format_ts(tick.ts), encode_tick(tick)
 
 
@@ -302,6 +312,11 @@ def run_steady(
         stop_process(consumer)
     if watcher.error is not None:
         raise RuntimeError(f"the row watcher failed: {watcher.error}") from watcher.error
+    if not watcher.latencies:
+        raise RuntimeError(
+            f"none of the {produced.samples:,} watched rows arrived; see {workdir}/daemon.log "
+            "(were the ticks dead-lettered?)"
+        )
     minutes = produced.minutes
     for put, latency in watcher.latencies:
         minute = min(int((put - produced.started) // 60), len(minutes) - 1)
