@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # only then may the wall clock close a cooldown window with no newer row of the symbol.
     alert_settle_seconds: PositiveInt = 300
     alert_ttl_days: PositiveInt = 90  # alert ledger items expire (TTL ``expires_at``)
+    # Symbols a run evaluates at a time (threads): a symbol costs round trips, not CPU, so
+    # this multiplies the symbols one run's budget covers (trend/runner.py, fair rotation).
+    alert_workers: int = Field(default=8, ge=1, le=64)
     alerts_queue_url: str | None = None  # SQS queue subscribed to the topic (alerts tail)
 
     # The query layer (lake/, sql/). "auto": DuckDB over the lake when endpoint_url

@@ -80,14 +80,14 @@ PRICES: Final = {
 }
 
 # What the deployed stack has (tests/deploy/test_cost.py checks these against the template).
-# Metrics in alarms (a metric-math alarm is billed per metric it reads): 17 in the 11 on-call
+# Metrics in alarms (a metric-math alarm is billed per metric it reads): 18 in the 12 on-call
 # alarms, 2 in the lag step-scaling alarms, 2 in the alarms CPU target tracking creates.
-ALARM_METRICS: Final = 21
+ALARM_METRICS: Final = 22
 # The Lambda design keeps the alert, table and stream alarms and alarms on its iterator age.
-LAMBDA_DESIGN_ALARM_METRICS: Final = 13
+LAMBDA_DESIGN_ALARM_METRICS: Final = 14
 DASHBOARDS: Final = 1
 FILTER_METRICS: Final = 3  # records, dead letters, anomalies (consumer log metric filters)
-TREND_METRICS: Final = 9  # the trend Lambda's Powertools metrics (trend/handlers.py)
+TREND_METRICS: Final = 10  # the trend Lambda's Powertools metrics (trend/handlers.py)
 # Estimates, not counted from the stack: the KCL's SUMMARY-level metrics and Container
 # Insights' cluster and service metrics.
 KCL_METRICS: Final = 15

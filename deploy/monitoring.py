@@ -2,7 +2,8 @@
 
 Alarms page (the ops topic) only for states a person must act on: the consumer falling behind
 or not reading at all, consumer tasks missing, bad records arriving at a real rate, the alert
-Lambda failing or being throttled (its failures also land in a queue), DynamoDB throttling,
+Lambda failing, being throttled (its failures also land in a queue) or running out of time
+before reaching every symbol (alerts arrive late), DynamoDB throttling,
 producers being throttled by the stream. The dashboard shows the same signals next to the
 ingest rate, anomalies and alerts sent, so "is it us or the market?" is one glance.
 
@@ -246,6 +247,24 @@ class Monitoring(Construct):
             ),
         )
 
+        self._alarm(
+            "TrendOutOfTime",
+            self._trend_metric("RunOutOfTime"),
+            threshold=1,
+            # One short run is normal after a backlog (a consumer outage caught up); runs that
+            # cannot reach every symbol for 15 minutes mean the symbol count outgrew them.
+            periods=3,
+            description=(
+                "Alert runs have been running out of time before reaching every symbol for 15 "
+                "minutes. Nothing is lost: each run resumes where the last one stopped, but "
+                "crossovers and big moves now reach people late, by up to (symbols / symbols "
+                'per run) minutes. Check the trend log group for "run incomplete: out of '
+                'time" and the SymbolsRemaining and SymbolsEvaluated metrics. After a '
+                "consumer outage it clears by itself; if the symbol count grew, raise the "
+                "function's timeout or memory (deploy/stockpipe_stack.py)."
+            ),
+        )
+
     def _table_alarms(self) -> None:
         for label, table in self.watched.tables.items():
             throttles = cloudwatch.MathExpression(
@@ -318,6 +337,17 @@ class Monitoring(Construct):
                 ],
                 width=12,
             ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Alert runs: symbols evaluated / left for later runs, runs out of time",
+                left=[
+                    self._trend_metric("SymbolsEvaluated"),
+                    self._trend_metric("SymbolsRemaining"),
+                ],
+                right=[self._trend_metric("RunOutOfTime")],
+                width=24,
+            )
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(

@@ -29,14 +29,46 @@ class Move(msgspec.Struct, frozen=True):
     change_pct: Decimal | None = None
 
 
+# A digest lists at most this many moves, the largest; the rest are counted, with the query
+# that lists them all. This bounds the SNS message (256 KiB) and the cursor item holding the
+# held moves (DynamoDB: 400 KB) whatever the number of moves: 1,000 moves listed made a 239
+# KiB message, and one that cannot be published blocks the symbol's crossovers too.
+LISTED_MOVES: Final = 10
+
+
+def _size(move: Move) -> Decimal:
+    return Decimal(-1) if move.change_pct is None else abs(move.change_pct)
+
+
+def largest(moves: list[Move], move: Move) -> list[Move]:
+    """``moves`` (the largest so far, time order) with ``move`` (later than all of them)
+    considered: the LISTED_MOVES largest by |change_pct|, the earlier one first on a tie. A
+    total order, so the kept set does not depend on how the moves were split between runs."""
+    if len(moves) < LISTED_MOVES:
+        return [*moves, move]
+    # The smallest of the kept ones; among equals the latest (the new move loses its ties).
+    smallest = min(range(len(moves)), key=lambda i: (_size(moves[i]), -i))
+    if _size(move) <= _size(moves[smallest]):
+        return moves
+    return [*moves[:smallest], *moves[smallest + 1 :], move]
+
+
 class AnomalyAlert(msgspec.Struct, frozen=True):
-    """The significant moves of one symbol alerted together. ``ts`` is the alert's own time:
-    the move itself for the first of a quiet period, the end of the cooldown window for a
-    digest of the moves held back during it."""
+    """Significant moves of one symbol alerted together. ``ts`` is the alert's own time: the
+    move itself for the first of a quiet period, the end of the cooldown window for a digest
+    of the moves held back during it. ``moves`` lists the largest (at most LISTED_MOVES, in
+    time order) of the ``count`` moves, the first at ``first_ts``, the latest ``last``."""
 
     symbol: str
     ts: datetime
     moves: tuple[Move, ...]
+    count: int
+    first_ts: datetime
+    last: Move
+
+    @classmethod
+    def single(cls, symbol: str, move: Move) -> AnomalyAlert:
+        return cls(symbol, move.ts, (move,), 1, move.ts, move)
 
 
 Alert = Signal | AnomalyAlert

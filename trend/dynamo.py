@@ -233,3 +233,34 @@ class DynamoAlertLedger:
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise
+
+
+# The rotation's item in the cursor table. '#' is outside the Yahoo symbol grammar
+# (producer/tick.py SYMBOL_PATTERN), so no symbol's cursor can ever have this key.
+ROTATION_KEY: Final = "#rotation"
+
+
+class DynamoRotation:
+    """Where the fair rotation stands (trend/runner.py): one item of the cursor table.
+
+    Written unconditionally, last run wins: two overlapping runs only disagree about where
+    the next one starts, and either answer covers every symbol within the bound."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._dynamodb, self._table = dynamodb, table
+
+    def resume_after(self) -> str | None:
+        item = self._dynamodb.get_item(
+            TableName=self._table, Key={"symbol": {"S": ROTATION_KEY}}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else item["resume_after"]["S"]
+
+    def save(self, symbol: str, now: datetime) -> None:
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                "symbol": {"S": ROTATION_KEY},
+                "resume_after": {"S": symbol},
+                "updated_at": {"S": format_ts(now)},
+            },
+        )

@@ -23,10 +23,17 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from core.settings import Settings, get_settings
-from trend.dynamo import DynamoAlertLedger, DynamoCursorStore, RowsTableReader, StateTableSymbols
+from trend.budget import Budget
+from trend.dynamo import (
+    DynamoAlertLedger,
+    DynamoCursorStore,
+    DynamoRotation,
+    RowsTableReader,
+    StateTableSymbols,
+)
 from trend.errors import ConfigError, RunIncomplete
 from trend.ports import AlertPublisher, Clock
-from trend.runner import Policy, Ports, RunReport, run_once
+from trend.runner import SAFETY_MARGIN_SECONDS, Policy, Ports, RunReport, run_once
 from trend.sns import SnsPublisher
 
 SERVICE: Final = "stockpipe-trend"
@@ -45,6 +52,7 @@ def policy_from(settings: Settings) -> Policy:
         cooldown=timedelta(minutes=settings.alert_cooldown_minutes),
         lease=timedelta(seconds=settings.alert_lease_seconds),
         settle=timedelta(seconds=settings.alert_settle_seconds),
+        workers=settings.alert_workers,
     )
 
 
@@ -58,21 +66,13 @@ def build_ports(
 ) -> Ports:
     """The DynamoDB/SNS implementations; clients are created here unless given."""
     if dynamodb is None or (sns is None and publisher is None):
-        import boto3  # imported on first use: a cold start that only logs stays light
+        # Imported on first use (boto3 with it): a cold start that only logs stays light.
+        from core.aws import client
 
-        session = boto3.session.Session(
-            region_name=settings.region,
-            aws_access_key_id=settings.aws_access_key_id,
-            aws_secret_access_key=(
-                None
-                if settings.aws_secret_access_key is None
-                else settings.aws_secret_access_key.get_secret_value()
-            ),
-        )
         if dynamodb is None:
-            dynamodb = session.client("dynamodb", endpoint_url=settings.endpoint_url)
+            dynamodb = client("dynamodb", settings)
         if sns is None and publisher is None:
-            sns = session.client("sns", endpoint_url=settings.endpoint_url)
+            sns = client("sns", settings)
     if publisher is None:
         if settings.alerts_topic_arn is None:
             raise ConfigError(
@@ -88,6 +88,7 @@ def build_ports(
         ledger=DynamoAlertLedger(dynamodb, settings.alerts_table, ttl),
         publisher=publisher,
         clock=clock,
+        rotation=DynamoRotation(dynamodb, settings.cursor_table),
     )
 
 
@@ -108,7 +109,11 @@ def _record(report: RunReport) -> None:
     metrics.add_metric(name="SymbolsDeferred", unit=count, value=len(report.deferred))
     metrics.add_metric(name="SymbolsSkipped", unit=count, value=len(report.skipped))
     metrics.add_metric(name="SymbolsFailed", unit=count, value=len(report.failed))
+    # An out-of-time run is not an error (the rotation resumes it) but on-call must see it:
+    # alerts then wait up to ceil(total / per run) schedule periods. deploy/monitoring.py
+    # alarms on RunOutOfTime; SymbolsRemaining says by how much a run fell short.
     metrics.add_metric(name="RunOutOfTime", unit=count, value=int(report.out_of_time))
+    metrics.add_metric(name="SymbolsRemaining", unit=count, value=report.symbols_remaining)
 
 
 def run(event: EventBridgeEvent, context: LambdaContext, ports: Ports, policy: Policy) -> RunReport:
@@ -116,14 +121,16 @@ def run(event: EventBridgeEvent, context: LambdaContext, ports: Ports, policy: P
     failed, after recording metrics, so the scheduler retries (safely: see trend/runner.py)."""
     owner = f"{context.aws_request_id}/{uuid.uuid4().hex[:8]}"  # unique even across retries
     logger.info("run starting", extra={"scheduled_time": event.get("time"), "owner": owner})
-    report = run_once(
-        ports,
-        policy,
-        owner,
-        seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
-    )
+    # The budget is what the invocation has left minus a margin: a symbol cut short is redone
+    # by the next run, an alert published as the function is killed may be sent twice.
+    seconds = context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS
+    report = run_once(ports, policy, owner, Budget(max(seconds, 0.0)))
     _record(report)
-    logger.info("run finished", extra={"report": asdict(report)})
+    summary = summarize(report)
+    if report.complete:
+        logger.info("run finished", extra={"report": summary})
+    else:
+        logger.warning("run incomplete: out of time", extra={"report": summary})
     if report.failed:
         raise RunIncomplete(report.failed)
     return report
@@ -135,5 +142,16 @@ def run(event: EventBridgeEvent, context: LambdaContext, ports: Ports, policy: P
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     """Entry point (EventBridge Scheduler/rule, ``Scheduled Event``)."""
     ports, policy = _runtime()
-    report = run(event, context, ports, policy)
-    return {**asdict(report), "sent": report.sent}
+    return summarize(run(event, context, ports, policy))
+
+
+def summarize(report: RunReport) -> dict[str, Any]:
+    """The invocation's result: the report, plus ``status`` - "complete" only when every
+    symbol was reached; "incomplete" when the budget ran out first (the rest are the next
+    runs' share: ``symbols_remaining``, starting after ``resume_after``)."""
+    return {
+        **asdict(report),
+        "sent": report.sent,
+        "complete": report.complete,
+        "status": "complete" if report.complete else "incomplete",
+    }

@@ -15,11 +15,12 @@ from decimal import Decimal
 from typing import Any, Final
 
 from core.contracts.tick import format_ts
-from trend.alerts import Alert, AnomalyAlert, alert_key, alert_kind, severity
+from trend.alerts import Alert, AnomalyAlert, Move, alert_key, alert_kind, severity
 from trend.crossover import Signal
 from trend.zones import exchange_zone, exchange_zone_name
 
 SMS_LIMIT: Final = 140
+SNS_LIMIT_BYTES: Final = 256 * 1024  # SNS's maximum message size, attributes included
 SUBJECT_LIMIT: Final = 99  # SNS: "less than 100 characters"
 _LABELS: Final = {"golden_cross": "golden cross", "death_cross": "death cross"}
 
@@ -38,6 +39,12 @@ class AlertMessage:
         return json.dumps(
             {"default": self.default, "email": self.email, "sms": self.sms}, ensure_ascii=False
         )
+
+    def size_bytes(self) -> int:
+        """What SNS counts against its 256 KiB limit, generously: the message, the subject and
+        every attribute's name, type and value, in UTF-8."""
+        attributes = sum(len(f"{k}String{v}".encode()) for k, v in self.attributes.items())
+        return len(self.sns_message().encode()) + len(self.subject.encode()) + attributes
 
 
 def price_text(value: Decimal) -> str:
@@ -109,16 +116,31 @@ def _default(alert: Alert, summary: str) -> str:
     if isinstance(alert, Signal):
         doc |= {"price": str(alert.price), "sma_5": str(alert.sma_5), "sma_20": str(alert.sma_20)}
     else:
-        doc["moves"] = [
-            {
-                "ts": format_ts(m.ts),
-                "price": str(m.price),
-                "prev_price": None if m.prev_price is None else str(m.prev_price),
-                "change_pct": None if m.change_pct is None else str(m.change_pct),
-            }
-            for m in alert.moves
-        ]
+        doc |= {
+            "move_count": alert.count,
+            "first_move_ts": format_ts(alert.first_ts),
+            "last_move_ts": format_ts(alert.last.ts),
+            "moves": [_move_doc(m) for m in alert.moves],  # the largest, time order
+        }
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def _move_doc(move: Move) -> dict[str, str | None]:
+    return {
+        "ts": format_ts(move.ts),
+        "price": str(move.price),
+        "prev_price": None if move.prev_price is None else str(move.prev_price),
+        "change_pct": None if move.change_pct is None else str(move.change_pct),
+    }
+
+
+def all_moves_command(alert: AnomalyAlert) -> str:
+    """The command that lists every move of the digest (sql/queries/anomalies.sql: every
+    anomalous tick of the days, all symbols; the symbol is the CSV's first column)."""
+    return (
+        f"stockpipe query --name anomalies --param from_date={alert.first_ts:%Y-%m-%d} "
+        f"--param to_date={alert.last.ts:%Y-%m-%d} --format csv | grep '^{alert.symbol},'"
+    )
 
 
 def _render_cross(alert: Signal) -> AlertMessage:
@@ -169,26 +191,30 @@ def _render_cross(alert: Signal) -> AlertMessage:
     )
 
 
+def _largest_first(move: Move) -> tuple[bool, Decimal]:
+    return move.change_pct is None, -abs(move.change_pct or Decimal(0))
+
+
 def _render_anomaly(alert: AnomalyAlert) -> AlertMessage:
-    moves, last = alert.moves, alert.moves[-1]
-    count = len(moves)
+    last, count = alert.last, alert.count
     price, when = price_text(last.price), _utc_short(last.ts)
     if count == 1:
         head = f"{alert.symbol} moved {_pct_text(last.change_pct)} to {price} at {when}"
         sms_short = f"{alert.symbol} move {_pct_text(last.change_pct)} {price} {when}"
     else:
         head = (
-            f"{alert.symbol}: {count} moves over 5% since {_utc_short(moves[0].ts)}, last "
+            f"{alert.symbol}: {count:,} moves over 5% since {_utc_short(alert.first_ts)}, last "
             f"{_pct_text(last.change_pct)} to {price} at {when}"
         )
         sms_short = (
-            f"{alert.symbol} {count} moves>5% last {_pct_text(last.change_pct)} {price} {when}"
+            f"{alert.symbol} {count:,} moves>5% last {_pct_text(last.change_pct)} {price} {when}"
         )
     sms = _fit(SMS_LIMIT, head, sms_short)
     title = (
         f"{alert.symbol} moved {_pct_text(last.change_pct)} to {price}"
         if count == 1
-        else f"{alert.symbol}: {count} moves over 5%, last {_pct_text(last.change_pct)} to {price}"
+        else f"{alert.symbol}: {count:,} moves over 5%, last {_pct_text(last.change_pct)} to "
+        f"{price}"
     )
     subject = _fit(
         SUBJECT_LIMIT,
@@ -197,26 +223,39 @@ def _render_anomaly(alert: AnomalyAlert) -> AlertMessage:
         _ascii(f"{alert.symbol} significant move"),
     )
     lines = []
-    for m in moves:
+    for m in sorted(alert.moves, key=_largest_first):
         frm = "" if m.prev_price is None else f" from {price_text(m.prev_price)}"
         lines.append(
             f"  {_utc_long(m.ts)}  {_pct_text(m.change_pct):>8}{frm} to {price_text(m.price)}\n"
             f"    {_local_long(alert.symbol, m.ts)}\n"
         )
-    grouped = (
-        "  This is the first significant move after a quiet period.\n"
-        if count == 1
-        else "  These moves happened within one cooldown window and are sent together, so a\n"
-        "  volatile day pages you once per window rather than once per move.\n"
-    )
+    if count == 1:
+        listed = f"  {alert.symbol}'s price changed by more than 5% from one tick to the next:\n"
+        grouped = "  This is the first significant move after a quiet period.\n"
+    else:
+        shown = (
+            f"all {count}, largest first"
+            if count == len(alert.moves)
+            else f"the {len(alert.moves)} largest, largest first"
+        )
+        listed = (
+            f"  {alert.symbol}'s price changed by more than 5% from one tick to the next "
+            f"{count:,} times\n  between {_utc_long(alert.first_ts)} and "
+            f"{_utc_long(last.ts)} ({shown}):\n"
+        )
+        grouped = (
+            "  These moves happened within one cooldown window and are sent together, so a\n"
+            "  volatile day pages you once per window rather than once per move.\n"
+        )
+        if count > len(alert.moves):
+            grouped += (
+                f"  All {count:,} moves: {all_moves_command(alert)}\n"
+                "  (on AWS: the Athena named query anomalies in the stack's workgroup, same\n"
+                f"  dates, rows of {alert.symbol}).\n"
+            )
     email = (
         f"Significant price move{'s' if count > 1 else ''} on {alert.symbol}\n\n"
-        "What happened\n"
-        f"  {alert.symbol}'s price changed by more than 5% from one tick to the next"
-        f"{' ' + str(count) + ' times' if count > 1 else ''}:\n"
-        + "".join(lines)
-        + grouped
-        + "\nWhat to do\n"
+        "What happened\n" + listed + "".join(lines) + grouped + "\nWhat to do\n"
         f"  Check whether the move is real (news, earnings, a split or a bad quote) before\n"
         f"  acting; review positions and open orders in {alert.symbol}. Further moves of\n"
         f"  {alert.symbol} within the cooldown window are held and sent as one digest.\n\n"

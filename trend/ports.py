@@ -56,6 +56,20 @@ class CursorStore(Protocol):
         ...
 
 
+class RotationStore(Protocol):
+    """Where the rotation over the symbols stands: the symbol the last run finished with.
+
+    A hint for fairness, not part of any exactly-once guarantee (those live in the per-symbol
+    cursor and the ledger): losing it or reading a stale value only changes where a run
+    starts, never which alerts go out."""
+
+    def resume_after(self) -> str | None:
+        """The symbol the last run finished with; None before the first run."""
+        ...
+
+    def save(self, symbol: str, now: datetime) -> None: ...
+
+
 class Claim(enum.Enum):
     CLAIMED = "claimed"  # this run owns the alert now: publish it, then mark it sent
     SENT = "sent"  # delivered before (an earlier or concurrent run): skip

@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.config import Config
+from pydantic import SecretStr
 
+from core import aws
+from core.settings import Settings
 from stockpipe.local import proxy_process
 from stockpipe.local.latency import Latency
 from stockpipe.local.proxy_options import ProxyOptions
@@ -147,9 +149,13 @@ def _timed(call: Callable[[], Any]) -> float:
 
 
 def _client(endpoint: str) -> Any:
-    return boto3.session.Session(
-        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    ).client("dynamodb", endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1}))
+    settings = Settings(
+        region="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key=SecretStr("testing"),
+    )
+    return aws.client("dynamodb", settings, Config(retries={"total_max_attempts": 1}))
 
 
 def _get_item(endpoint: str) -> Callable[[], Any]:

@@ -45,6 +45,26 @@ def register(commands: Any) -> None:
     lake.add_argument("--symbols", type=positive_int, default=100)
     lake.add_argument("--seed", type=int, default=7)
     lake.set_defaults(handler=run_lake)
+    alerts = targets.add_parser(
+        "alerts", help="alert runs on the local stack: symbols/s, runs to cover, time to alert"
+    )
+    alerts.add_argument("--symbols", type=positive_int, nargs="+", default=[10_000, 50_000])
+    alerts.add_argument(
+        "--budget",
+        type=positive_float,
+        default=45.0,  # stockpipe.bench.alerts.LAMBDA_BUDGET_SECONDS (lazy imports here)
+        help="a run's budget in seconds (deployed: 60 s timeout - 15 s margin)",
+    )
+    alerts.add_argument(
+        "--reference",
+        type=positive_int,
+        default=1_000,
+        help="symbols of the run whose cost per symbol the sizes are also scaled from",
+    )
+    alerts.add_argument("--crossing-every", type=positive_int, default=50)
+    alerts.add_argument("--samples", type=positive_int, default=100_000)
+    alerts.add_argument("--seed", type=int, default=7)
+    alerts.set_defaults(handler=run_alerts)
     memory = targets.add_parser(
         "memory", help="peak RSS and commit time with many distinct symbols, evicting or not"
     )
@@ -169,6 +189,39 @@ def run_proxy(args: argparse.Namespace) -> int:
         f"{load} at the end; Python {platform.python_version()})"
     )
     print(f"command: stockpipe bench proxy --calls {args.calls} --latency-ms {args.latency_ms:g}")
+    return 0
+
+
+def run_alerts(args: argparse.Namespace) -> int:
+    from core.settings import Settings
+    from stockpipe.bench.alerts import (
+        MOTO_NOTE,
+        bench_alerts,
+        derivation,
+        describe,
+        describe_scaled,
+        scaled,
+    )
+
+    reference, results = bench_alerts(
+        args.symbols, args.reference, args.budget, args.crossing_every, args.samples, args.seed
+    )
+    flush = Settings().flush_seconds
+    for result in [reference, *results]:
+        print(describe(result))
+    for result in results:
+        print(
+            describe_scaled(
+                scaled(reference, result.symbols, flush, args.samples, args.seed), reference
+            )
+        )
+    print(derivation(flush, args.samples, args.seed))
+    print(MOTO_NOTE)
+    print(
+        f"command: stockpipe bench alerts --symbols {' '.join(map(str, args.symbols))} "
+        f"--reference {args.reference} --budget {args.budget:g} --crossing-every "
+        f"{args.crossing_every} --samples {args.samples} --seed {args.seed}"
+    )
     return 0
 
 

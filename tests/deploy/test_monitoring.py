@@ -49,6 +49,7 @@ EXPECTED_ALARMS = {
     "TrendErrors",
     "TrendThrottles",
     "TrendFailuresQueued",
+    "TrendOutOfTime",
     "RowsThrottled",
     "StateThrottled",
     "TrendCursorThrottled",
@@ -121,6 +122,31 @@ def test_trend_and_table_alarms_watch_their_resources(synth: Synth) -> None:
         assert {m["MetricName"] for m in stats} == {"ReadThrottleEvents", "WriteThrottleEvents"}
         for metric in stats:
             assert metric["Dimensions"] == [{"Name": "TableName", "Value": ref(table)}]
+
+
+def test_out_of_time_alarm_watches_the_metric_the_handler_emits(synth: Synth) -> None:
+    """The alarm reads RunOutOfTime under the trend Lambda's Powertools namespace and service
+    dimension, and the handler really emits it: 1 for a run the budget cut short."""
+    from trend.handlers import SERVICE, _record, metrics
+    from trend.runner import RunReport
+
+    alarm = alarms(synth)["TrendOutOfTime"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (metrics.namespace, "RunOutOfTime")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert alarm["Statistic"] == "Sum" and alarm["Period"] == 300
+    assert alarm["Threshold"] == 1 and alarm["EvaluationPeriods"] == 3
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"  # no run: TrendErrors' business
+    for phrase in ("Nothing is lost", "late", "run incomplete: out of time", "timeout"):
+        assert phrase in alarm["AlarmDescription"], phrase
+    metrics.clear_metrics()
+    try:
+        _record(RunReport(out_of_time=True, symbols_total=9, symbols_remaining=4))
+        emitted = metrics.serialize_metric_set()
+    finally:
+        metrics.clear_metrics()
+    assert emitted["RunOutOfTime"] == [1.0] and emitted["SymbolsRemaining"] == [4.0]
+    assert emitted["service"] == SERVICE
 
 
 # --- the consumer's metric filters against what the real consumer logs -----------------------
@@ -209,6 +235,9 @@ def test_dashboard_shows_ingest_lag_anomalies_alerts_and_errors(synth: Synth) ->
         "ConsumerAnomalies",
         "CrossingAlertsSent",
         "AnomalyAlertsSent",
+        "SymbolsEvaluated",
+        "SymbolsRemaining",
+        "RunOutOfTime",
         "ConsumerDeadLetters",
         "Errors",
         "RunningTaskCount",

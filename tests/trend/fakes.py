@@ -15,7 +15,7 @@ from core.contracts.tick import format_ts
 from trend.cursor import SymbolCursor, decode_cursor, encode_cursor
 from trend.evaluate import RowView
 from trend.messages import AlertMessage
-from trend.ports import Claim, DurableSymbol
+from trend.ports import Claim, CursorStore, DurableSymbol
 
 
 class MemoryRows:
@@ -140,3 +140,42 @@ class FailingPublisher:
 
 class Crash(BaseException):
     """The process dies here: no except-Exception cleanup runs (like a Lambda timeout)."""
+
+
+class MemoryRotation:
+    def __init__(self) -> None:
+        self.after: str | None = None
+
+    def resume_after(self) -> str | None:
+        return self.after
+
+    def save(self, symbol: str, now: datetime) -> None:
+        self.after = symbol
+
+
+class CostTimer:
+    """A monotonic timer that only moves when work is charged to it: a run's budget runs out
+    after an exact number of symbols, with no sleeping and no dependence on machine speed."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CostlyCursors:
+    """A CursorStore that charges ``cost`` seconds to ``timer`` per symbol (its cursor load:
+    once per evaluated symbol) and records which symbols were evaluated, in order."""
+
+    def __init__(self, inner: CursorStore, timer: CostTimer, cost: float) -> None:
+        self.inner, self.timer, self.cost = inner, timer, cost
+        self.loaded: list[str] = []
+
+    def load(self, symbol: str) -> SymbolCursor | None:
+        self.timer.now += self.cost
+        self.loaded.append(symbol)
+        return self.inner.load(symbol)
+
+    def advance(self, symbol: str, cursor: SymbolCursor, now: datetime) -> bool:
+        return self.inner.advance(symbol, cursor, now)

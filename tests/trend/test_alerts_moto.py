@@ -172,13 +172,19 @@ def _reference(
     rows: tuple[EnrichedRow, ...], now: datetime | None = None
 ) -> set[tuple[str, str, str]]:
     """The alert set of one clean run in a fresh in-memory world (same runner, no faults)."""
-    from tests.trend.fakes import MemoryCursors, MemoryLedger, MemoryRows, RecordingPublisher
+    from tests.trend.fakes import (
+        MemoryCursors,
+        MemoryLedger,
+        MemoryRotation,
+        MemoryRows,
+        RecordingPublisher,
+    )
     from trend.runner import Policy, Ports
 
     table, publisher = MemoryRows(), RecordingPublisher()
     table.write(rows)
     clock = FixedClock(now or rows[-1].ts)
-    ports = Ports(table, table, MemoryCursors(), MemoryLedger(), publisher, clock)
+    ports = Ports(table, table, MemoryCursors(), MemoryLedger(), publisher, clock, MemoryRotation())
     policy = Policy(timedelta(days=7), timedelta(minutes=15), timedelta(0))
     run_once(ports, policy, "reference")
     return {

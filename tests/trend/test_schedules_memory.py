@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.trend.conftest import FixedClock, dataset_rows
-from tests.trend.fakes import MemoryCursors, MemoryLedger, MemoryRows, RecordingPublisher
+from tests.trend.fakes import (
+    MemoryCursors,
+    MemoryLedger,
+    MemoryRotation,
+    MemoryRows,
+    RecordingPublisher,
+)
 from tests.trend.helpers import crossings_by_stockpipe_trend
 from trend.runner import Policy, Ports, run_once
 
@@ -23,7 +29,7 @@ def _run_schedule(batch: int) -> list[tuple[str, str, str, str]]:
     rows = dataset_rows()
     table, publisher = MemoryRows(), RecordingPublisher()
     clock = FixedClock(rows[0].ts)
-    ports = Ports(table, table, MemoryCursors(), MemoryLedger(), publisher, clock)
+    ports = Ports(table, table, MemoryCursors(), MemoryLedger(), publisher, clock, MemoryRotation())
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
         table.write(chunk)
@@ -78,7 +84,7 @@ def _run_in_flight_schedule(batch: int, seed: int) -> list[tuple[str, str, str, 
     rng = random.Random(seed)
     table, publisher = MemoryRows(), RecordingPublisher()
     clock = FixedClock(rows[0].ts)
-    ports = Ports(table, table, MemoryCursors(), MemoryLedger(), publisher, clock)
+    ports = Ports(table, table, MemoryCursors(), MemoryLedger(), publisher, clock, MemoryRotation())
     for start in range(0, len(rows), batch):
         chunk = list(rows[start : start + batch])
         landed = rng.sample(chunk, len(chunk))

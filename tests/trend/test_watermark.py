@@ -19,7 +19,13 @@ from boto3.dynamodb.types import TypeSerializer
 from core.contracts.row import EnrichedRow
 from core.contracts.tick import format_ts
 from tests.trend.conftest import FixedClock, Stack, alert_identity, dataset_rows
-from tests.trend.fakes import MemoryCursors, MemoryLedger, MemoryRows, RecordingPublisher
+from tests.trend.fakes import (
+    MemoryCursors,
+    MemoryLedger,
+    MemoryRotation,
+    MemoryRows,
+    RecordingPublisher,
+)
 from trend.crossover import CrossoverDetector
 from trend.dynamo import DynamoCursorStore, RowsTableReader
 from trend.evaluate import RowView
@@ -73,7 +79,9 @@ def _memory_world(source: Callable[[MemoryRows], SymbolSource] = lambda table: t
 
     def run(now: datetime) -> tuple[RunReport, list[Identity]]:
         recording = RecordingPublisher()
-        ports = Ports(source(table), table, cursors, ledger, recording, FixedClock(now))
+        ports = Ports(
+            source(table), table, cursors, ledger, recording, FixedClock(now), MemoryRotation()
+        )
         report = run_once(ports, POLICY, owner=f"run-{now}")
         return report, [
             (m.attributes["symbol"], m.key.split("#")[0], m.attributes["signal"])
