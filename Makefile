@@ -16,8 +16,15 @@ TOOLS := .stockpipe
 KCL_JARS := $(TOOLS)/kcl-jars
 KCL_STAMP := $(KCL_JARS)/.fetched
 NODE_STAMP := $(TOOLS)/node/.installed
+# ministack's Kinesis for the long sink benchmarks (stockpipe/bench/services.py says why); it
+# pins its own botocore, so it gets a venv of its own.
+MINISTACK_VERSION := 1.5.33
+# ministack decodes the KCL daemon's CBOR requests with cbor2, which it does not declare.
+CBOR2_VERSION := 6.2.1
+MINISTACK_VENV := $(TOOLS)/ministack-venv
+MINISTACK_STAMP := $(MINISTACK_VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean setup lock
+.PHONY: run test lint typecheck unit bench bench-sinks ministack clean setup lock
 
 setup: $(STAMP) $(KCL_STAMP) $(NODE_STAMP)
 
@@ -60,6 +67,15 @@ $(NODE_STAMP): Makefile
 	    kinesis-local@$(KINESIS_LOCAL_VERSION) aws-cdk@$(AWS_CDK_CLI_VERSION)
 	touch $(NODE_STAMP)
 
+ministack: $(MINISTACK_STAMP)
+
+$(MINISTACK_STAMP): Makefile
+	rm -rf $(MINISTACK_VENV)
+	$(PYTHON) -m venv $(MINISTACK_VENV)
+	$(MINISTACK_VENV)/bin/python -m pip install --quiet \
+	    ministack==$(MINISTACK_VERSION) cbor2==$(CBOR2_VERSION)
+	touch $(MINISTACK_STAMP)
+
 run: setup
 	$(BIN)/stockpipe demo --workdir out --pipeline
 
@@ -78,6 +94,12 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/stockpipe bench core
+
+# The sinks at 20 ms per AWS call (README, Performance): catch-up, latency, a 10-minute soak.
+bench-sinks: setup ministack
+	$(BIN)/stockpipe bench catchup
+	$(BIN)/stockpipe bench latency
+	$(BIN)/stockpipe bench soak --minutes 10
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache

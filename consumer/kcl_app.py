@@ -64,14 +64,14 @@ def build_processor(wrap_sinks: SinkWrapper | None = None) -> ShardProcessor:
     from consumer.sinks.lake import S3Lake
     from consumer.sinks.rows_table import DynamoRowsTable
     from consumer.sinks.state_store import DynamoStateStore
-    from core.aws import dynamodb_resource, s3_client
+    from core.aws import dynamodb_client, dynamodb_resource, s3_client
     from core.settings import get_settings
 
     settings = get_settings()
     dynamodb = dynamodb_resource(settings)
     client = dynamodb.meta.client
     rows: RowSink = DynamoRowsTable(
-        client, settings.rows_table, timedelta(days=settings.row_ttl_days)
+        dynamodb_client(settings), settings.rows_table, timedelta(days=settings.row_ttl_days)
     )
     lake: LakeSink = S3Lake(
         s3_client(settings), settings.bucket, settings.ticks_prefix, settings.dead_letter_prefix

@@ -29,6 +29,7 @@ from botocore.config import Config
 from core.settings import Settings
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
     from mypy_boto3_s3.client import S3Client
 
@@ -87,3 +88,15 @@ def dynamodb_resource(settings: Settings) -> DynamoDBServiceResource:
 def s3_client(settings: Settings) -> S3Client:
     s3: S3Client = client("s3", settings)
     return s3
+
+
+# The rows sink's client skips botocore's client-side parameter validation: it costs about a
+# quarter of the client's CPU per BatchWriteItem (measured: 2.2 -> 1.6 ms a 25-item call), and
+# the sink builds its requests from fixed code; DynamoDB still validates every request.
+ROWS_CLIENT_CONFIG = RETRY_CONFIG.merge(Config(parameter_validation=False))
+
+
+def dynamodb_client(settings: Settings) -> DynamoDBClient:
+    """A low-level client (typed items) for the rows sink: thread-safe, so its calls overlap."""
+    dynamodb: DynamoDBClient = client("dynamodb", settings, ROWS_CLIENT_CONFIG)
+    return dynamodb

@@ -40,8 +40,12 @@ class Settings(BaseSettings):
     kcl_jars_dir: str | None = None
     # Records per GetRecords call the daemon asks for (KCL ``maxRecords``, at most 10,000).
     kcl_max_records: int = Field(default=10_000, ge=1, le=10_000)
-    # Flush + checkpoint every N records or T seconds, whichever comes first.
-    flush_records: PositiveInt = 5_000
+    # Flush + checkpoint every N records or T seconds, whichever comes first. Chosen from
+    # `stockpipe bench latency` / `catchup` (README, Consumer: "The flush policy"): at a full
+    # shard (1,000 ticks/s) 2,000 records put rows in DynamoDB ~1.7 s after PutRecords (p50;
+    # 5,000: 4.6 s), catching up is unaffected (a commit then holds a whole GetRecords), and
+    # the time cap keeps a slow shard's commits - state puts, S3 objects - at one per 10 s.
+    flush_records: PositiveInt = 2_000
     flush_seconds: PositiveFloat = 10.0
     # Where each shard's processor reports progress (``stockpipe consume --until-idle`` and
     # the main job's summary read it); unset: no reports.

@@ -82,6 +82,102 @@ def register(commands: Any) -> None:
     proxy.add_argument("--latency-ms", type=positive_float, default=20.0)
     proxy.set_defaults(handler=run_proxy)
 
+    _register_sink_benches(targets)
+
+
+def _register_sink_benches(targets: Any) -> None:
+    """The sinks at AWS speed: catch-up, put-to-row latency, soak (stockpipe/bench/)."""
+    catchup = targets.add_parser(
+        "catchup", help="one shard processor draining a backlog at N ms per AWS call"
+    )
+    catchup.add_argument("--ticks", type=positive_int, default=60_000, help="null endpoint runs")
+    catchup.add_argument("--moto-ticks", type=positive_int, default=20_000, help="moto runs")
+    catchup.add_argument("--symbols", type=positive_int, default=100)
+    catchup.add_argument(
+        "--flush-records",
+        type=positive_int,
+        default=None,
+        help="default: STOCKPIPE_FLUSH_RECORDS (the consumer's setting)",
+    )
+    catchup.add_argument(
+        "--get-records",
+        type=_int_list,
+        default=[1_000, 10_000],
+        help="records per processRecords call (a GetRecords) to compare, comma-separated",
+    )
+    catchup.add_argument("--writers", type=positive_int, default=32)
+    catchup.add_argument("--latency-ms", type=float, default=20.0)
+    catchup.add_argument("--per-record-ticks", type=positive_int, default=200)
+    catchup.add_argument(
+        "--backends",
+        type=_backends,
+        default=["moto", "null"],
+        help="moto (stores, CPU-bound) and/or null (round trips only), comma-separated",
+    )
+    catchup.add_argument("--seed", type=int, default=7)
+    catchup.set_defaults(handler=run_catchup)
+    latency = targets.add_parser(
+        "latency", help="PutRecords -> row readable in DynamoDB, real daemon at a steady rate"
+    )
+    _steady_arguments(latency)
+    latency.add_argument("--duration", type=positive_int, default=60, help="seconds")
+    latency.set_defaults(handler=run_latency)
+    soak = targets.add_parser("soak", help="latency, lag and RSS per minute over a long run")
+    _steady_arguments(soak)
+    soak.add_argument("--minutes", type=positive_int, default=10)
+    soak.set_defaults(handler=run_soak)
+
+
+def _steady_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rate", type=positive_int, default=1_000, help="ticks/s per shard")
+    parser.add_argument("--shards", type=positive_int, default=1)
+    parser.add_argument("--symbols", type=positive_int, default=5)
+    parser.add_argument("--flush-records", type=positive_int, default=None)
+    parser.add_argument("--flush-seconds", type=positive_float, default=None)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+
+
+def run_latency(args: argparse.Namespace) -> int:
+    from stockpipe.bench.steady_report import run_latency as bench
+
+    print("\n".join(bench(args)))
+    return 0
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    from stockpipe.bench.steady_report import run_soak as bench
+
+    print("\n".join(bench(args)))
+    return 0
+
+
+def _backends(value: str) -> list[str]:
+    names = value.split(",")
+    if not names or not set(names) <= {"moto", "null"}:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected moto, null or moto,null")
+    return names
+
+
+def _int_list(value: str) -> list[int]:
+    try:
+        numbers = [int(part) for part in value.split(",")]
+    except ValueError:
+        numbers = []
+    if not numbers or min(numbers) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a comma-separated list of counts >= 1")
+    return numbers
+
+
+def run_catchup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.settings import Settings
+    from stockpipe.bench.catchup_report import run
+
+    args.flush_records = args.flush_records or Settings().flush_records
+    print("\n".join(run(args, Path(".stockpipe/bench-catchup"))))
+    return 0
+
 
 def run_proxy(args: argparse.Namespace) -> int:
     from stockpipe.bench.proxy import bench_proxy, describe

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from consumer.processor import FlushPolicy, ShardProcessor, StreamRecord
@@ -78,8 +79,10 @@ def _processor(
     """A processor over the moto-backed sinks, as consumer/kcl_app.py builds it."""
     client = dynamodb.meta.client
     stores.append(DynamoStateStore(client, settings.state_table))
+    # The rows sink takes a low-level client (typed items), as kcl_app gives it.
+    rows_client = boto3.session.Session(region_name=settings.region).client("dynamodb")
     processor = ShardProcessor(
-        DynamoRowsTable(client, settings.rows_table, timedelta(days=30)),
+        DynamoRowsTable(rows_client, settings.rows_table, timedelta(days=30)),
         S3Lake(s3, settings.bucket, settings.ticks_prefix, settings.dead_letter_prefix),
         stores[-1],
         FlushPolicy(records=flush, seconds=1e9),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -43,23 +44,28 @@ NUMBER_ATTRIBUTES = (
 
 
 class RecordingClient:
-    """The resource's client, every attribute forwarded; records each batch_write_item's
-    item count and the keys it actually handed to DynamoDB, and rejects a batch holding one
-    key twice as DynamoDB does (moto only rejects two *identical* items)."""
+    """A low-level client, every attribute forwarded; records each batch_write_item's item
+    count and the keys it actually handed to DynamoDB, and rejects a batch holding one key
+    twice as DynamoDB does (moto only rejects two *identical* items). Thread-safe: the sink
+    calls it from several threads at once."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
+        self._lock = threading.Lock()
         self.batch_sizes: list[int] = []
         self.written: Counter[tuple[str, str]] = Counter()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
+    def _count_call(self, requests: list[dict[str, Any]]) -> int:
+        """Records the call; its number, from 1."""
+        with self._lock:
+            self.batch_sizes.append(len(requests))
+            return len(self.batch_sizes)
+
     def _forward(self, table: str, requests: list[dict[str, Any]]) -> None:
-        # Keys first: the resource client serializes the request dicts in place.
-        keys = [
-            (r["PutRequest"]["Item"]["symbol"], r["PutRequest"]["Item"]["ts"]) for r in requests
-        ]
+        keys = [_key(r["PutRequest"]["Item"]) for r in requests]
         if len(set(keys)) != len(keys):
             raise ClientError(
                 {
@@ -72,11 +78,12 @@ class RecordingClient:
             )
         response = self._client.batch_write_item(RequestItems={table: requests})
         assert not response.get("UnprocessedItems")
-        self.written.update(keys)
+        with self._lock:
+            self.written.update(keys)
 
     def batch_write_item(self, *, RequestItems: dict[str, list[dict[str, Any]]]) -> Any:
         ((table, requests),) = RequestItems.items()
-        self.batch_sizes.append(len(requests))
+        self._count_call(requests)
         self._forward(table, requests)
         return {"UnprocessedItems": {}}
 
@@ -92,15 +99,38 @@ class ThrottlingClient(RecordingClient):
 
     def batch_write_item(self, *, RequestItems: dict[str, list[dict[str, Any]]]) -> Any:
         ((table, requests),) = RequestItems.items()
-        self.batch_sizes.append(len(requests))
-        if len(self.batch_sizes) > self.failing_calls:
+        call = self._count_call(requests)
+        if call > self.failing_calls:
             self._forward(table, requests)
             return {"UnprocessedItems": {}}
-        cut = 0 if len(self.batch_sizes) == 1 else len(requests) // 3
+        cut = 0 if call == 1 else len(requests) // 3
         if cut:
             self._forward(table, requests[:cut])
-        self.handed_back += len(requests) - cut
+        with self._lock:
+            self.handed_back += len(requests) - cut
         return {"UnprocessedItems": {table: requests[cut:]}}
+
+
+class HandsBackKeyOnce(RecordingClient):
+    """The first call holding ``key`` writes nothing and hands its whole batch back."""
+
+    def __init__(self, client: Any, key: tuple[str, str]) -> None:
+        super().__init__(client)
+        self.key = key
+        self.handed_back = 0
+
+    def batch_write_item(self, *, RequestItems: dict[str, list[dict[str, Any]]]) -> Any:
+        ((table, requests),) = RequestItems.items()
+        self._count_call(requests)
+        if not self.handed_back and self.key in {_key(r["PutRequest"]["Item"]) for r in requests}:
+            self.handed_back = len(requests)
+            return {"UnprocessedItems": {table: requests}}
+        self._forward(table, requests)
+        return {"UnprocessedItems": {}}
+
+
+def _key(item: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    return item["symbol"]["S"], item["ts"]["S"]
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +193,7 @@ def test_a_thousand_rows_go_in_batches_of_at_most_25_and_all_land_exactly(
     ticks_and_rows: tuple[list[Tick], list[EnrichedRow]],
 ) -> None:
     ticks, rows = ticks_and_rows
-    client = RecordingClient(dynamodb.meta.client)
+    client = RecordingClient(dynamodb_client)
     DynamoRowsTable(client, settings.rows_table, TTL).write_rows(rows)
 
     assert client.batch_sizes, "nothing was sent"
@@ -187,10 +217,13 @@ def test_a_thousand_rows_go_in_batches_of_at_most_25_and_all_land_exactly(
 
 
 def test_numbers_come_back_as_exact_decimals_and_ts_is_fixed_width(
-    dynamodb: Any, settings: Settings, ticks_and_rows: tuple[list[Tick], list[EnrichedRow]]
+    dynamodb: Any,
+    dynamodb_client: Any,
+    settings: Settings,
+    ticks_and_rows: tuple[list[Tick], list[EnrichedRow]],
 ) -> None:
     ticks, rows = ticks_and_rows
-    DynamoRowsTable(dynamodb.meta.client, settings.rows_table, TTL).write_rows(rows)
+    DynamoRowsTable(dynamodb_client, settings.rows_table, TTL).write_rows(rows)
     table = dynamodb.Table(settings.rows_table)
     for tick in ticks[::97]:
         item = table.get_item(Key={"symbol": tick.symbol, "ts": utc_iso(tick.ts)})["Item"]
@@ -203,11 +236,14 @@ def test_numbers_come_back_as_exact_decimals_and_ts_is_fixed_width(
 
 
 def test_the_range_key_sorts_chronologically(
-    dynamodb: Any, settings: Settings, ticks_and_rows: tuple[list[Tick], list[EnrichedRow]]
+    dynamodb: Any,
+    dynamodb_client: Any,
+    settings: Settings,
+    ticks_and_rows: tuple[list[Tick], list[EnrichedRow]],
 ) -> None:
     """A ts range query returns exactly the ticks between two instants, in time order."""
     ticks, rows = ticks_and_rows
-    DynamoRowsTable(dynamodb.meta.client, settings.rows_table, TTL).write_rows(rows)
+    DynamoRowsTable(dynamodb_client, settings.rows_table, TTL).write_rows(rows)
     low = datetime(2000, 9, 29, 20, 0, tzinfo=UTC)
     high = datetime(2001, 2, 1, 22, 0, tzinfo=UTC)
     expected = [utc_iso(t.ts) for t in ticks if t.symbol == "IBM" and low <= t.ts <= high]
@@ -228,7 +264,10 @@ def test_the_range_key_sorts_chronologically(
 
 
 def test_a_raw_batch_with_one_key_twice_is_rejected(
-    dynamodb: Any, settings: Settings, ticks_and_rows: tuple[list[Tick], list[EnrichedRow]]
+    dynamodb: Any,
+    dynamodb_client: Any,
+    settings: Settings,
+    ticks_and_rows: tuple[list[Tick], list[EnrichedRow]],
 ) -> None:
     """The premise of the next tests: without de-duplication the batch would fail. moto
     rejects two identical items; the wrapper, like DynamoDB, two items with one key."""
@@ -239,10 +278,12 @@ def test_a_raw_batch_with_one_key_twice_is_rejected(
         dynamodb.meta.client.batch_write_item(RequestItems={settings.rows_table: identical})
     assert error.value.response["Error"]["Code"] == "ValidationException"
 
-    other_price = {**item, "price": tick.price + 1}
-    same_key = [{"PutRequest": {"Item": dict(item)}}, {"PutRequest": {"Item": other_price}}]
+    typed = {"symbol": {"S": tick.symbol}, "ts": {"S": utc_iso(tick.ts)}}
+    one = {**typed, "price": {"N": str(tick.price)}}
+    other_price = {**typed, "price": {"N": str(tick.price + 1)}}
+    same_key = [{"PutRequest": {"Item": one}}, {"PutRequest": {"Item": other_price}}]
     with pytest.raises(ClientError) as error:
-        RecordingClient(dynamodb.meta.client).batch_write_item(
+        RecordingClient(dynamodb_client).batch_write_item(
             RequestItems={settings.rows_table: same_key}
         )
     assert error.value.response["Error"]["Code"] == "ValidationException"
@@ -255,6 +296,7 @@ def test_a_raw_batch_with_one_key_twice_is_rejected(
 )
 def test_one_key_twice_in_a_write_the_last_one_wins(
     dynamodb: Any,
+    dynamodb_client: Any,
     settings: Settings,
     ticks_and_rows: tuple[list[Tick], list[EnrichedRow]],
     first: int,
@@ -266,7 +308,7 @@ def test_one_key_twice_in_a_write_the_last_one_wins(
         original, price=original.price + Decimal("0.0001"), sequence_number="77"
     )
     rows.insert(second, again)
-    client = RecordingClient(dynamodb.meta.client)
+    client = RecordingClient(dynamodb_client)
     DynamoRowsTable(client, settings.rows_table, TTL).write_rows(rows)  # no ValidationException
 
     assert max(client.batch_sizes) <= 25
@@ -278,12 +320,15 @@ def test_one_key_twice_in_a_write_the_last_one_wins(
 
 
 def test_an_earlier_duplicate_loses_to_a_later_original(
-    dynamodb: Any, settings: Settings, ticks_and_rows: tuple[list[Tick], list[EnrichedRow]]
+    dynamodb: Any,
+    dynamodb_client: Any,
+    settings: Settings,
+    ticks_and_rows: tuple[list[Tick], list[EnrichedRow]],
 ) -> None:
     rows = list(ticks_and_rows[1][:10])
     impostor = msgspec.structs.replace(rows[7], price=Decimal("1.5"))
     rows.insert(1, impostor)
-    client = RecordingClient(dynamodb.meta.client)
+    client = RecordingClient(dynamodb_client)
     DynamoRowsTable(client, settings.rows_table, TTL).write_rows(rows)
     assert client.batch_sizes == [10]
     table = dynamodb.Table(settings.rows_table)
@@ -292,14 +337,17 @@ def test_an_earlier_duplicate_loses_to_a_later_original(
 
 
 def test_a_duplicate_of_an_item_handed_back_unprocessed_still_wins(
-    dynamodb: Any, settings: Settings, ticks_and_rows: tuple[list[Tick], list[EnrichedRow]]
+    dynamodb: Any,
+    dynamodb_client: Any,
+    settings: Settings,
+    ticks_and_rows: tuple[list[Tick], list[EnrichedRow]],
 ) -> None:
-    """Row 3 goes out in the first batch and comes back unprocessed; a newer version of it
-    arrives afterwards: the newer one is what stays."""
+    """Row 3's key is in the first batch, which comes back unprocessed once; a newer version
+    of row 3 arrives after it in the write: the newer one is what stays."""
     rows = list(ticks_and_rows[1][:30])
     newer = msgspec.structs.replace(rows[3], price=rows[3].price * 2, sequence_number="88")
     rows.insert(27, newer)
-    client = ThrottlingClient(dynamodb.meta.client, failing_calls=1)
+    client = HandsBackKeyOnce(dynamodb_client, (rows[3].symbol, utc_iso(rows[3].ts)))
     DynamoRowsTable(client, settings.rows_table, TTL).write_rows(rows)
     assert client.handed_back == 25
     table = dynamodb.Table(settings.rows_table)
@@ -317,7 +365,7 @@ def test_unprocessed_items_are_retried_until_each_is_written_exactly_once(
     failing_calls: int,
 ) -> None:
     ticks, rows = ticks_and_rows
-    client = ThrottlingClient(dynamodb.meta.client, failing_calls)
+    client = ThrottlingClient(dynamodb_client, failing_calls)
     DynamoRowsTable(client, settings.rows_table, TTL).write_rows(rows)
 
     assert client.handed_back > 0
