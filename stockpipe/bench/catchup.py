@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, Final
 
+from consumer.fencing import Ownership
 from consumer.pipeline import TickPipeline
 from consumer.processor import FlushPolicy, ShardProcessor, StreamRecord
 from consumer.sinks.lake import S3Lake
@@ -85,10 +86,24 @@ class TimedSinks:
         finally:
             self._t.add("state load", time.perf_counter() - start)
 
-    def save(self, states: Mapping[str, SavedState]) -> None:
+    def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
         start = time.perf_counter()
-        self._state.save(states)
+        self._state.save(states, ownership)
         self._t.add("state", time.perf_counter() - start)
+
+    def claim(self, shard_id: str, worker: str = "") -> Ownership:
+        start = time.perf_counter()
+        try:
+            return self._state.claim(shard_id, worker)
+        finally:
+            self._t.add("state claim", time.perf_counter() - start)
+
+    def holds(self, ownership: Ownership) -> bool:
+        start = time.perf_counter()
+        try:
+            return self._state.holds(ownership)
+        finally:
+            self._t.add("fence check", time.perf_counter() - start)
 
 
 class LeaseCheckpointer:

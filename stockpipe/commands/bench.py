@@ -40,6 +40,11 @@ def register(commands: Any) -> None:
     producer.add_argument("--repeat", type=positive_int, default=3)
     producer.set_defaults(handler=run_producer)
     _register_fleet(targets)
+    _register_lake_alerts_memory_proxy(targets)
+    _register_sink_benches(targets)
+
+
+def _register_lake_alerts_memory_proxy(targets: Any) -> None:
     lake = targets.add_parser("lake", help="bytes read: Parquet lake vs one JSON object a tick")
     lake.add_argument("--days", type=positive_int, default=30)
     lake.add_argument("--ticks-per-second", type=positive_int, default=1, help="scaled-down rate")
@@ -81,8 +86,6 @@ def register(commands: Any) -> None:
     proxy.add_argument("--calls", type=positive_int, default=2_000, help="calls each way")
     proxy.add_argument("--latency-ms", type=positive_float, default=20.0)
     proxy.set_defaults(handler=run_proxy)
-
-    _register_sink_benches(targets)
 
 
 def _register_sink_benches(targets: Any) -> None:
