@@ -27,6 +27,10 @@ from typing import Final
 _DYNAMODB_ANSWERS: Final = {
     "BatchWriteItem": b'{"UnprocessedItems":{}}',
     "BatchGetItem": b'{"Responses":{},"UnprocessedKeys":{}}',
+    # The shard's fence (consumer/fencing.py): the one processor of a bench claims epoch 1, and
+    # the commit's ownership check reads epoch 1 back.
+    "UpdateItem": b'{"Attributes":{"epoch":{"N":"1"}}}',
+    "GetItem": b'{"Item":{"epoch":{"N":"1"}}}',
 }
 _NO_SUCH_KEY: Final = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code>'

@@ -51,7 +51,7 @@ SCHEDULE: dict[str, Any] = {
             "name": "state-500",
             "fault": "500",
             "service": "dynamodb",
-            "operation": "PutItem",
+            "operation": "TransactWriteItems",  # state saves are fenced transactions
             "probability": 0.15,
         },
         {

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pyarrow.parquet as pq
 
 from consumer.fencing import Ownership
@@ -223,7 +224,9 @@ class Stack:
 
     def processor(self, batch: int, pause: Pause | None = None, worker: str = "") -> ShardProcessor:
         client = self.dynamodb.meta.client
-        rows = DynamoRowsTable(client, self.settings.rows_table, timedelta(days=3650))
+        # The rows sink serialises its own items: it takes a low-level client, not a resource's.
+        rows_client = boto3.client("dynamodb", region_name=self.settings.region)
+        rows = DynamoRowsTable(rows_client, self.settings.rows_table, timedelta(days=3650))
         state = DynamoStateStore(client, self.settings.state_table)
         s3 = self.s3 if pause is None else PausingS3(self.s3, pause)
         lake = S3Lake(s3, self.settings.bucket, "ticks", "dead-letter")
