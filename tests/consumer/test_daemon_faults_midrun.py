@@ -34,12 +34,22 @@ pytestmark = pytest.mark.slow
 
 FAULT_SECONDS = 40
 # Every kind of fault, on every call the children make (rows: BatchWriteItem; state:
-# BatchGetItem and PutItem; lake: GetObject and PutObject; the daemon's own checkpoints and
+# BatchGetItem and TransactWriteItems; lake: GetObject and PutObject; the daemon's own checkpoints and
 # lease renewals: UpdateItem), often enough to be hit many times, bounded where one costs a
 # read timeout. With 8 attempts a call, a call fails for good with probability ~0.3^8.
 SCHEDULE: dict[str, Any] = {
     "seed": 13,
     "rules": [
+        # First: rules are tried in order, and the rows sink makes few, large calls.
+        {
+            "name": "timeouts",
+            "fault": "timeout",
+            "service": "dynamodb",
+            "operation": "BatchWriteItem",
+            "probability": 0.2,
+            "hold_seconds": 12,
+            "limit": 2,
+        },
         {
             "name": "rows-throttle",
             "fault": "throttle",
@@ -52,7 +62,8 @@ SCHEDULE: dict[str, Any] = {
             "fault": "500",
             "service": "dynamodb",
             "operation": "TransactWriteItems",  # state saves are fenced transactions
-            "probability": 0.15,
+            # One a commit (about ten in the window): high enough to be hit for sure.
+            "probability": 0.35,
         },
         {
             "name": "state-load-503",
@@ -81,15 +92,6 @@ SCHEDULE: dict[str, Any] = {
             "service": "dynamodb",
             "operation": "UpdateItem",
             "probability": 0.1,
-        },
-        {
-            "name": "timeouts",
-            "fault": "timeout",
-            "service": "dynamodb",
-            "operation": "BatchWriteItem",
-            "probability": 0.1,
-            "hold_seconds": 12,
-            "limit": 2,
         },
         {"name": "resets", "fault": "reset", "service": "s3", "probability": 0.1, "limit": 8},
     ],
