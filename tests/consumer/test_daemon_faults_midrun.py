@@ -34,9 +34,9 @@ pytestmark = pytest.mark.slow
 
 FAULT_SECONDS = 40
 # Every kind of fault, on every call the children make (rows: BatchWriteItem; state:
-# BatchGetItem and TransactWriteItems; lake: GetObject and PutObject; the daemon's own checkpoints and
-# lease renewals: UpdateItem), often enough to be hit many times, bounded where one costs a
-# read timeout. With 8 attempts a call, a call fails for good with probability ~0.3^8.
+# BatchGetItem and TransactWriteItems; lake: GetObject and PutObject; the daemon's own
+# checkpoints and lease renewals: UpdateItem), often enough to be hit many times, bounded where
+# one costs a read timeout. With 8 attempts a call, a call fails for good with p ~0.35^8.
 SCHEDULE: dict[str, Any] = {
     "seed": 13,
     "rules": [
