@@ -12,3 +12,8 @@ class ConsumerError(StockpipeError):
 class LeaseGone(ConsumerError):
     """The shard's lease is no longer this worker's (the daemon refused a checkpoint with
     ShutdownException, or a newer owner saved state): stop, without checkpointing."""
+
+
+class SinkBusy(ConsumerError):
+    """A sink gave up on a call that waiting can cure (its store stayed throttled through the
+    sink's own retries): the commit step is retried (consumer/retry.py)."""

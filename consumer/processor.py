@@ -11,20 +11,21 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 from consumer.enrichment import Enricher
 from consumer.errors import ConsumerError, LeaseGone
 from consumer.fencing import FencedOut, Ownership
 from consumer.pipeline import DEFAULT_MAX_CLOCK_SKEW, Parsed, TickPipeline, decode
 from consumer.residency import Residency
-from consumer.retry import RetryPolicy
+from consumer.retry import RetryPolicy, is_transient
 from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
 from core.contracts.dead_letter import DeadLetter
 from core.contracts.row import EnrichedRow
 from core.contracts.tick import Tick
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # What the daemon's checkpointer (KCL 3 RecordProcessorCheckpointer) may refuse with, by the
 # exception's simple name, and what its javadoc says to do: Throttling ("checkpointing too
@@ -38,6 +39,14 @@ RETRYABLE_CHECKPOINT_ERRORS: Final = frozenset(
 # lease failover time, so a stuck checkpoint neither delays a shutdown past its kill nor
 # holds a shard another worker could serve.
 CHECKPOINT_RETRY: Final = RetryPolicy(base_s=0.2, cap_s=5.0, budget_s=20.0)
+# A commit step (rows, lake, state) or a state load whose AWS call failed after botocore's
+# retries is tried again for up to two minutes (consumer/retry.py says why botocore's alone
+# are not enough). Safe to repeat: every step is idempotent (docs/design.md, "Delivery"), and
+# before each retry the processor checks that it still owns the shard, so a worker whose
+# lease moved during the storm stops instead of writing on. Two minutes outlasts a throttling
+# storm of the kind S3 and on-demand DynamoDB go through while they scale, and is still far
+# below what the iterator-age alarm waits for.
+SINK_RETRY: Final = RetryPolicy(base_s=1.0, cap_s=15.0, budget_s=120.0)
 # Windows kept in memory per shard process beyond those touched since the last commit (the
 # STOCKPIPE_MAX_RESIDENT_WINDOWS setting; see consumer/residency.py).
 DEFAULT_MAX_RESIDENT_WINDOWS: Final = 20_000
@@ -112,6 +121,7 @@ class ShardProcessor:
         worker: str = "",
         max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
         max_resident_windows: int = DEFAULT_MAX_RESIDENT_WINDOWS,
+        sink_retry: RetryPolicy = SINK_RETRY,
     ) -> None:
         self._rows = rows
         self._lake = lake
@@ -119,6 +129,7 @@ class ShardProcessor:
         self._policy = policy
         self._clock = clock
         self._sleep = sleep
+        self._sink_retry = sink_retry
         self.shard_id = ""
         self._worker = worker
         self._owner: Ownership | None = None  # claimed at initialize (consumer/fencing.py)
@@ -140,7 +151,7 @@ class ShardProcessor:
         self.shard_id = shard_id
         # Claimed before anything is read or written: from now on every write of an earlier
         # owner of this shard is refused (consumer/fencing.py).
-        self._owner = self._state.claim(shard_id, self._worker)
+        self._owner = self._retrying("claim", lambda: self._state.claim(shard_id, self._worker))
         log.info(
             "shard initialized",
             extra={"shard_id": shard_id, "epoch": self._owner.epoch, "worker": self._worker},
@@ -186,7 +197,7 @@ class ShardProcessor:
         unknown = {s for s in symbols if s not in self._known}
         if not unknown:
             return
-        saved = self._state.load(unknown)
+        saved = self._retrying("state load", lambda: self._state.load(unknown))
         self._known |= unknown
         self._residency.loaded(unknown)
         for symbol, state in saved.items():
@@ -255,41 +266,38 @@ class ShardProcessor:
         #    lease (paused past the hand-off timeout, say) stops before writing anything.
         #    Not what makes it safe - the fenced writes below are - but it ends a stale
         #    owner's commit at the first step instead of the third.
-        if not self._state.holds(owner):
+        if not self._retrying("fence check", lambda: self._state.holds(owner)):
             raise FencedOut(owner, "commit")
         # 1. Rows to DynamoDB. Keyed by symbol + ts: a replay rewrites the same items.
         if pending.rows:
-            self._rows.write_rows(pending.rows)
+            self._retrying("rows", lambda: self._rows.write_rows(pending.rows), owner)
         # 2. The Parquet objects of the batch (ticks and dead letters). Their names depend
         #    only on the batch's records, so a replay rewrites them (consumer/sinks/lake.py).
         #    After the rows: both sinks are idempotent, and a crash here replays both.
         if pending.tick_keys or pending.dead_letter_keys:
-            self._lake.write_batch(
-                LakeBatch(
-                    shard_id=self.shard_id,
-                    rows=pending.rows,
-                    dead_letters=pending.dead_letters,
-                    tick_keys=_by_date(pending.tick_keys),
-                    dead_letter_keys=_by_date(pending.dead_letter_keys),
-                    replayed=self._replay_positions,
-                    owner=owner,
-                    still_owner=lambda: self._state.holds(owner),
-                )
+            batch = LakeBatch(
+                shard_id=self.shard_id,
+                rows=pending.rows,
+                dead_letters=pending.dead_letters,
+                tick_keys=_by_date(pending.tick_keys),
+                dead_letter_keys=_by_date(pending.dead_letter_keys),
+                replayed=self._replay_positions,
+                owner=owner,
+                still_owner=lambda: self._state.holds(owner),
             )
+            self._retrying("lake", lambda: self._lake.write_batch(batch), owner)
         # 3. State of the touched symbols, each with its last applied position. Only after
         #    the sinks: a saved position means "its rows are written" - a replay skips
         #    records at or before it, so saving earlier would lose them. Fenced: one
         #    transaction per 99 symbols that checks this processor's epoch first.
         if pending.touched:
             windows = self.pipeline.enricher.windows
-            self._state.save(
-                {
-                    symbol: SavedState(windows[symbol], self.shard_id, sequence)
-                    for symbol, sequence in pending.touched.items()
-                    if symbol in windows
-                },
-                owner,
-            )
+            states = {
+                symbol: SavedState(windows[symbol], self.shard_id, sequence)
+                for symbol, sequence in pending.touched.items()
+                if symbol in windows
+            }
+            self._retrying("state", lambda: self._state.save(states, owner), owner)
         # 4. Checkpoint last: the daemon resumes after it, so everything before it must
         #    already be durable.
         self._checkpoint(checkpointer, sequence_number)
@@ -318,6 +326,45 @@ class ShardProcessor:
         if self._lease_lost:
             raise LeaseGone(f"{self.shard_id}: lease lost, nothing more is written")
         return self._owner
+
+    def _retrying(self, step: str, call: Callable[[], T], owner: Ownership | None = None) -> T:
+        """``call()``, tried again while it fails in a way waiting can cure (``is_transient``)
+        and the SINK_RETRY budget lasts; before each retry, ``owner`` must still hold the
+        shard. Anything else, or the budget spent, is raised (the process exits; the
+        replacement resumes at the last checkpoint)."""
+        delays = self._sink_retry.delays(self._clock)
+        attempt = 1
+        while True:
+            try:
+                return call()
+            except Exception as error:
+                delay = next(delays, None) if is_transient(error) else None
+                if delay is None:
+                    raise
+                log.warning(
+                    "AWS call failed after its retries, retrying the step",
+                    extra={
+                        "shard_id": self.shard_id,
+                        "step": step,
+                        "error": f"{type(error).__name__}: {error}"[:300],
+                        "attempt": attempt,
+                        "delay_s": round(delay, 3),
+                    },
+                )
+            self._sleep(delay)
+            attempt += 1
+            if owner is not None and not self._still_holds(owner):
+                raise FencedOut(owner, f"{step} retry")
+
+    def _still_holds(self, owner: Ownership) -> bool:
+        """False only when the fence says another processor owns the shard; a fence read
+        that fails (the same storm) leaves the answer to the retried step's own fence."""
+        try:
+            return self._state.holds(owner)
+        except Exception as error:
+            if is_transient(error):
+                return True
+            raise
 
     def _checkpoint(self, checkpointer: Checkpointer, sequence_number: str | None) -> None:
         delays = CHECKPOINT_RETRY.delays(self._clock)

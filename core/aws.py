@@ -11,10 +11,10 @@ otherwise, up to ``MAX_ATTEMPTS`` calls in all.
 The time budget of one call that keeps failing (RETRY_BUDGET_S, README "When AWS fails for
 longer"): at most MAX_ATTEMPTS x (connect + read timeout) waiting on the network plus the
 throttling backoff ceilings 1 + 2 + 4 + 8 + 16 + 20 + 20 s = 71 s, so about 2.8 minutes;
-a throttling storm typically costs half the backoff (~35 s) before a call gives up. In the
-consumer the exception then ends the shard's process (consumer/kcl_app.py). botocore's retry
-quota (a token bucket per client) can end the retries sooner when most calls fail: failing
-fast then is the point, the replacement task starts from the last checkpoint.
+a throttling storm typically costs half the backoff (~35 s) before a call gives up.
+botocore's retry quota (a token bucket per client) ends the retries sooner when most calls
+fail, which is why the consumer retries its commit steps once more itself, bounded by time
+only (consumer/retry.py), before the exception ends the shard's process (consumer/kcl_app.py).
 
 "adaptive" mode was not chosen: it adds client-side rate limiting that botocore still calls
 experimental, and the state store's 16 writer threads share one client and one bucket."""

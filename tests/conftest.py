@@ -5,7 +5,8 @@ the TA-Lib crossover oracle over the real dataset. The oracles themselves live i
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,18 @@ def mixed_ticks(tmp_path: Path) -> tuple[Path, list[MixedLine]]:
     path = tmp_path / "mixed-ticks.jsonl"
     path.write_bytes(b"".join(line.raw + b"\n" for line in lines))
     return path, lines
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """moto in server mode on 127.0.0.1, one per test module."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access line per call otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -38,7 +38,7 @@ from typing import Any, Final
 
 from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeSerializer
 
-from consumer.errors import ConsumerError
+from consumer.errors import SinkBusy
 from core.contracts.row import EnrichedRow
 from core.contracts.schema import ROWS_HASH_KEY, ROWS_RANGE_KEY, row_to_item
 
@@ -73,7 +73,7 @@ def typed_value(value: Any) -> dict[str, Any]:
     return _SERIALIZER.serialize(value)  # type: ignore[return-value]
 
 
-class RowsNotWritten(ConsumerError):
+class RowsNotWritten(SinkBusy):
     """Rows still unprocessed when the retry budget ran out (a table throttled for longer than
     the budget). Nothing is checkpointed: the daemon replays them."""
 

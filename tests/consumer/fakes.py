@@ -140,3 +140,18 @@ class MemoryCheckpointer:
             self.crash_next = False
             raise Crash("crash before checkpoint")
         self.checkpoint_at = sequence_number
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

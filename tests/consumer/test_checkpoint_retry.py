@@ -17,23 +17,10 @@ from consumer.processor import (
     StreamRecord,
 )
 from consumer.retry import RetryPolicy
-from tests.consumer.fakes import MemoryRows, MemoryState
+from tests.consumer.fakes import FakeClock, MemoryRows, MemoryState
 
 SHARD = "shardId-000000000003"
 RECORD = StreamRecord(b'{"symbol":"A","ts":"2024-01-02T00:00:00Z","price":1}', "100", 1704153600000)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class RefusingCheckpointer:

@@ -32,7 +32,7 @@ from core.contracts.schema import row_to_item
 from core.contracts.tick import Tick
 from core.settings import Settings
 from tests.consumer.sinks.helpers import REGION, enrich, utc_iso
-from tests.stockpipe.local.conftest import RunningProxy, start_proxy, stop_proxy
+from tests.local_servers import RunningProxy, start_proxy, stop_proxy
 
 TTL = timedelta(days=30)
 ROWS = 1_000  # 40 batches of 25
@@ -260,24 +260,11 @@ def test_a_failed_call_is_raised_once_the_others_have_ended(
 
 
 @pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def slow_proxy(
-    moto_server: str, tmp_path_factory: pytest.TempPathFactory
+    moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningProxy]:
     log = tmp_path_factory.mktemp("proxy") / "proxy.log"
-    proxy = start_proxy(moto_server, log, "--latency-ms", "20", "--seed", "3")
+    proxy = start_proxy(moto_endpoint, log, "--latency-ms", "20", "--seed", "3")
     try:
         yield proxy
     finally:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
-from tests.stockpipe.local.conftest import PROXY, RunningProxy, client, start_proxy, stop_proxy
+from tests.local_servers import PROXY, RunningProxy, client, start_proxy, stop_proxy
 
 
 def _get(dynamodb: Any, table: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from stockpipe.main_job import local_pipeline
-from tests.stockpipe.local.conftest import RunningProxy, client
+from tests.local_servers import RunningProxy, client
 
 STOCKPIPE = [sys.executable, "-m", "stockpipe"]
 
