@@ -210,6 +210,7 @@ class ShardProcessor:
         self._known.discard(symbol)
         self._replayed.pop(symbol, None)
         self.pipeline.enricher.windows.pop(symbol, None)
+        self._state.forget((symbol,))
 
     def _replay_positions(self, symbols: Collection[str]) -> dict[str, int]:
         """``ReplayPositions`` for the lake: loads the state of symbols not seen yet."""

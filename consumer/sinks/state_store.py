@@ -117,6 +117,17 @@ class DynamoStateStore:
                 self._revisions[symbol] = (state.shard_id, padded(state.sequence_number))
         return loaded
 
+    @property
+    def remembered(self) -> int:
+        """How many symbols' revisions this store holds (for tests and the memory bench)."""
+        return len(self._revisions)
+
+    def forget(self, symbols: Iterable[str]) -> None:
+        # Without this the revisions of every symbol ever seen would stay (about 300 B each):
+        # memory would again grow with the symbols a shard has seen, not the resident ones.
+        for symbol in symbols:
+            self._revisions.pop(symbol, None)
+
     def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
         symbols = sorted(states)
         step = TRANSACTION_LIMIT - 1

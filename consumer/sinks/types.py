@@ -49,6 +49,11 @@ class StateStore(Protocol):
 
     def load(self, symbols: Iterable[str]) -> dict[str, SavedState]: ...
 
+    def forget(self, symbols: Iterable[str]) -> None:
+        """The processor dropped these symbols' windows (consumer/residency.py): whatever the
+        store remembers of them since ``load`` can go too; a later ``load`` brings it back."""
+        ...
+
     def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
         """Conditional on ``ownership`` still holding the shard's epoch (else ``FencedOut``)
         and, for a symbol saved by another shard, on it being unchanged since it was loaded

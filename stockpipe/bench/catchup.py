@@ -86,6 +86,9 @@ class TimedSinks:
         finally:
             self._t.add("state load", time.perf_counter() - start)
 
+    def forget(self, symbols: Iterable[str]) -> None:
+        self._state.forget(symbols)
+
     def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
         start = time.perf_counter()
         self._state.save(states, ownership)

@@ -35,6 +35,9 @@ class _NullSinks:
     def load(self, symbols: Iterable[str]) -> dict[str, SavedState]:
         return {}
 
+    def forget(self, symbols: Iterable[str]) -> None:
+        pass
+
     def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
         pass
 

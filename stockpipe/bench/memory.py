@@ -63,6 +63,9 @@ class SqliteStateStore:
                 loaded[symbol] = SavedState(decode_window(window), shard, seq)
         return loaded
 
+    def forget(self, symbols: Iterable[str]) -> None:
+        pass  # nothing is kept per symbol here
+
     def claim(self, shard_id: str, worker: str = "") -> Ownership:
         return Ownership(shard_id, 1, worker)  # one processor: no other owner to fence
 

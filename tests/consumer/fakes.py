@@ -116,6 +116,9 @@ class MemoryState:
         # Copies, as a real store returns: the processor mutates the windows it loads.
         return {s: _copy(self.items[s]) for s in symbols if s in self.items}
 
+    def forget(self, symbols: Iterable[str]) -> None:
+        pass  # keeps nothing per symbol beyond the items themselves
+
     def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
         if not self.holds(ownership):
             raise FencedOut(ownership, "state save")

@@ -29,11 +29,16 @@ class CountingState(MemoryState):
     def __init__(self) -> None:
         super().__init__()
         self.loaded: list[str] = []
+        self.remembered: set[str] = set()  # loaded and not forgotten since
 
     def load(self, symbols: Any) -> Any:
         symbols = list(symbols)
         self.loaded.extend(symbols)
+        self.remembered.update(symbols)
         return super().load(symbols)
+
+    def forget(self, symbols: Any) -> None:
+        self.remembered.difference_update(symbols)
 
 
 def stream() -> list[StreamRecord]:
@@ -91,10 +96,11 @@ def test_tiny_cap_gives_the_oracle_result(cap: int) -> None:
     )
     processor.initialize(SHARD)
     checkpointer = MemoryCheckpointer()
-    most_resident = 0
+    most_resident = most_remembered = 0
     for start in range(0, len(records), 10):
         processor.process_records(records[start : start + 10], checkpointer)
         most_resident = max(most_resident, len(processor.pipeline.enricher.windows))
+        most_remembered = max(most_remembered, len(state.remembered))
     processor.shutdown_requested(checkpointer)
 
     want_rows, want_letters = oracle(records)
@@ -104,6 +110,8 @@ def test_tiny_cap_gives_the_oracle_result(cap: int) -> None:
     if cap < 40:
         # Bounded: the cap plus at most one flush (25 records) of newly seen symbols.
         assert most_resident <= cap + 25
+        # The store is told of every eviction, so what it keeps per symbol is bounded too.
+        assert most_remembered <= cap + 25
         assert len(set(state.loaded)) == 40 and len(state.loaded) > 40  # reloaded after eviction
     else:
         assert len(state.loaded) == 40  # never evicted, each loaded once

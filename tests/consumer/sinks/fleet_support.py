@@ -204,6 +204,9 @@ class PausingState:
     def load(self, symbols: Iterable[str]) -> dict[str, SavedState]:
         return self._state.load(symbols)
 
+    def forget(self, symbols: Iterable[str]) -> None:
+        self._state.forget(symbols)
+
     def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
         self._pause.at("state")
         self._state.save(states, ownership)

@@ -197,3 +197,23 @@ def test_a_merged_child_takes_over_the_symbols_of_both_parents(
 def test_loading_nothing_saved_gives_nothing(state_store: DynamoStateStore) -> None:
     assert state_store.load([]) == {}
     assert state_store.load(["AAPL", "IBM"]) == {}
+
+
+def test_forgotten_symbols_leave_nothing_behind_and_load_again(
+    state_store: DynamoStateStore,
+) -> None:
+    """What the store remembers per symbol (the revision a save is conditioned on) follows the
+    processor's evictions, and a forgotten symbol's next load restores it: the save after it
+    is still conditioned on the right revision (no StateSuperseded for the owner)."""
+    owner = state_store.claim(SHARD_A)
+    symbols = _symbols()
+    state_store.save(
+        {s: SavedState(_window(i), SHARD_A, str(100 + i)) for i, s in enumerate(symbols)}, owner
+    )
+    assert state_store.remembered == len(symbols)
+    state_store.forget(symbols[30:])
+    assert state_store.remembered == 30
+    reloaded = state_store.load(symbols[30:40])
+    assert state_store.remembered == 40 and len(reloaded) == 10
+    state_store.save({s: SavedState(_window(1), SHARD_A, "999") for s in symbols[30:40]}, owner)
+    assert state_store.load(symbols[30:31])[symbols[30]].sequence_number == "999"
