@@ -31,6 +31,7 @@ from typing import Any
 import boto3
 
 from consumer.status import read_statuses
+from stockpipe.local import kcl_tables
 from stockpipe.main_job import STOCKPIPE, local_pipeline
 
 IDLE_SECONDS = "5"
@@ -124,28 +125,16 @@ def _balanced(env: Mapping[str, str], names: set[str], shards: int) -> bool:
     return len(owners) == shards and set(owners.values()) == names
 
 
-def _scan(env: Mapping[str, str], table: str) -> list[dict[str, Any]]:
-    dynamodb = _client(env, "dynamodb", "STOCKPIPE_ENDPOINT_URL")
-    try:
-        return list(dynamodb.scan(TableName=table, ConsistentRead=True)["Items"])
-    except dynamodb.exceptions.ResourceNotFoundException:
-        return []  # KCL has not created it yet
+def _dynamodb(env: Mapping[str, str]) -> Any:
+    return _client(env, "dynamodb", "STOCKPIPE_ENDPOINT_URL")
 
 
 def _lease_owners(env: Mapping[str, str]) -> dict[str, str]:
-    return {
-        item["leaseKey"]["S"]: item.get("leaseOwner", {}).get("S", "")
-        for item in _scan(env, env["STOCKPIPE_APPLICATION_NAME"])
-        if item.get("checkpoint", {}).get("S") != "SHARD_END"
-    }
+    return kcl_tables.lease_owners(_dynamodb(env), env["STOCKPIPE_APPLICATION_NAME"])
 
 
 def _leader(env: Mapping[str, str]) -> set[str]:
-    for item in _scan(env, f"{env['STOCKPIPE_APPLICATION_NAME']}-CoordinatorState"):
-        values = {v["S"] for v in item.values() if "S" in v}
-        if "Leader" in values:
-            return values
-    return set()
+    return kcl_tables.leader(_dynamodb(env), env["STOCKPIPE_APPLICATION_NAME"])
 
 
 def _client(env: Mapping[str, str], service: str, endpoint: str) -> Any:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -133,3 +134,23 @@ def lake(env: dict[str, str], prefix: str) -> dict[str, list[dict[str, Any]]]:
                     row["ts"] = format_ts(row["ts"])
             objects[obj["Key"]] = rows
     return objects
+
+
+def assert_equals_file_pipeline(
+    env: dict[str, str], expected: list[Any], expected_dead: list[Any]
+) -> None:
+    """The end of every run under the real daemon: DynamoDB rows, every Parquet row (each
+    object holding only its own date) and the dead letters equal what ``stockpipe process``
+    made of the same input (``expected_outputs``), none lost, none doubled."""
+    want = Counter(content(r) for r in expected)
+    assert Counter(content(r) for r in dynamodb_rows(env)) == want
+    objects = lake(env, "ticks/")
+    got = Counter(content(r) for rows in objects.values() for r in rows)
+    assert got - want == Counter(), "rows doubled or invented in the lake"
+    assert want - got == Counter(), "rows lost from the lake"
+    for key, rows in objects.items():
+        assert {r["ts"][:10] for r in rows} == {key.split("/")[1].removeprefix("dt=")}, key
+    letters = [d for rows in lake(env, "dead-letter/").values() for d in rows]
+    assert Counter((d["reason"], d["raw"]) for d in letters) == Counter(
+        (d["reason"], d["raw"]) for d in expected_dead
+    )

@@ -10,20 +10,19 @@ import os
 import signal
 import subprocess
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from stockpipe.local import kcl_tables
 from tests.consumer.pipeline_support import (
     ROOT,
     STOCKPIPE,
+    assert_equals_file_pipeline,
     cli,
-    content,
     dynamodb_rows,
     expected_outputs,
     input_file,
-    lake,
     local_stack,
     session,
 )
@@ -54,19 +53,11 @@ def _consume_until_killed(env: dict[str, str], fault: str, workdir: Path) -> Non
 
 
 def _forget_dead_workers(env: dict[str, str]) -> None:
-    """What time would do after a kill -9, sooner. KCL 3 keeps the dead worker's leader lock
-    (item ``Leader`` of ``<app>-CoordinatorState``) for about two minutes, with no property to
-    shorten it, and until its metrics in ``<app>-WorkerMetricStats`` go stale it may assign
-    leases to the dead worker. No worker is alive at this point, so deleting both is what
-    their expiry would leave. Leader election is the KCL's business, not this test's."""
-    client = session(env).client("dynamodb", endpoint_url=env["STOCKPIPE_ENDPOINT_URL"])
-    app = env["STOCKPIPE_APPLICATION_NAME"]
-    for table, only in ((f"{app}-CoordinatorState", "Leader"), (f"{app}-WorkerMetricStats", None)):
-        schema = client.describe_table(TableName=table)["Table"]["KeySchema"]
-        key_names = [k["AttributeName"] for k in schema]
-        for item in client.scan(TableName=table)["Items"]:
-            if only is None or any(value == {"S": only} for value in item.values()):
-                client.delete_item(TableName=table, Key={k: item[k] for k in key_names})
+    """No worker is alive here: forget them all, as their expiry would (the leader lock for
+    about two minutes, the metrics rows until stale). Leader election is KCL's business, not
+    this test's."""
+    dynamodb = session(env).client("dynamodb", endpoint_url=env["STOCKPIPE_ENDPOINT_URL"])
+    kcl_tables.forget_workers(dynamodb, env["STOCKPIPE_APPLICATION_NAME"])
 
 
 def test_killed_at_every_commit_step_then_finished_equals_uninterrupted(tmp_path: Path) -> None:
@@ -91,13 +82,4 @@ def test_killed_at_every_commit_step_then_finished_equals_uninterrupted(tmp_path
             timeout=600,
         )
 
-        want = Counter(content(r) for r in expected)
-        assert Counter(content(r) for r in dynamodb_rows(env)) == want
-        objects = lake(env, "ticks/")
-        got = Counter(content(r) for rows in objects.values() for r in rows)
-        assert got - want == Counter(), "rows doubled or invented in the lake"
-        assert want - got == Counter(), "rows lost from the lake"
-        letters = [d for rows in lake(env, "dead-letter/").values() for d in rows]
-        assert Counter((d["reason"], d["raw"]) for d in letters) == Counter(
-            (d["reason"], d["raw"]) for d in expected_dead
-        )
+        assert_equals_file_pipeline(env, expected, expected_dead)

@@ -12,7 +12,6 @@ import json
 import subprocess
 import time
 import urllib.request
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,11 @@ import pytest
 from tests.consumer.pipeline_support import (
     ROOT,
     STOCKPIPE,
+    assert_equals_file_pipeline,
     cli,
-    content,
     dynamodb_rows,
     expected_outputs,
     input_file,
-    lake,
     local_stack,
 )
 
@@ -132,11 +130,4 @@ def test_faults_starting_mid_run_lose_and_double_nothing(tmp_path: Path) -> None
         # Every sure fault was injected, as often as its limit says: each kind was met.
         assert {name: injected.get(name, 0) for name in SURE_FAULTS} == SURE_FAULTS, injected
 
-        want = Counter(content(r) for r in expected)
-        assert Counter(content(r) for r in dynamodb_rows(env)) == want
-        objects = lake(env, "ticks/")
-        assert Counter(content(r) for rows in objects.values() for r in rows) == want
-        letters = [d for rows in lake(env, "dead-letter/").values() for d in rows]
-        assert Counter((d["reason"], d["raw"]) for d in letters) == Counter(
-            (d["reason"], d["raw"]) for d in expected_dead
-        )
+        assert_equals_file_pipeline(env, expected, expected_dead)

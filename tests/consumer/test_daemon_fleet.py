@@ -14,21 +14,19 @@ import signal
 import subprocess
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from stockpipe.local import kcl_tables
 from tests.consumer.pipeline_support import (
     ROOT,
     STOCKPIPE,
+    assert_equals_file_pipeline,
     cli,
-    content,
-    dynamodb_rows,
     expected_outputs,
-    lake,
     local_stack,
     session,
 )
@@ -97,31 +95,13 @@ def _dynamodb(env: dict[str, str]) -> Any:
     return session(env).client("dynamodb", endpoint_url=env["STOCKPIPE_ENDPOINT_URL"])
 
 
-def _scan(env: dict[str, str], table: str) -> list[dict[str, Any]]:
-    client = _dynamodb(env)
-    try:
-        return list(client.scan(TableName=table, ConsistentRead=True)["Items"])
-    except client.exceptions.ResourceNotFoundException:
-        return []
-
-
 def _owners(env: dict[str, str]) -> dict[str, str]:
     """shard -> lease owner, from KCL's lease table."""
-    return {
-        item["leaseKey"]["S"]: item.get("leaseOwner", {}).get("S", "")
-        for item in _scan(env, env["STOCKPIPE_APPLICATION_NAME"])
-        if item.get("checkpoint", {}).get("S") != "SHARD_END"
-    }
+    return kcl_tables.lease_owners(_dynamodb(env), env["STOCKPIPE_APPLICATION_NAME"])
 
 
 def _leader(env: dict[str, str]) -> set[str]:
-    """Every string of the leader-lock item: the leader's worker id is among them."""
-    items = _scan(env, f"{env['STOCKPIPE_APPLICATION_NAME']}-CoordinatorState")
-    for item in items:
-        values = {v["S"] for v in item.values() if "S" in v}
-        if "Leader" in values:
-            return values
-    return set()
+    return kcl_tables.leader(_dynamodb(env), env["STOCKPIPE_APPLICATION_NAME"])
 
 
 def _open_shards(env: dict[str, str]) -> set[str]:
@@ -139,19 +119,6 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str) -> float:
     elapsed = time.monotonic() - started
     print(f"{what}: {elapsed:.1f} s")
     return elapsed
-
-
-def _forget_worker(env: dict[str, str], worker: str) -> None:
-    """After a kill -9: KCL 3's leader would keep counting the dead worker until its metrics
-    go stale (minutes); deleting its metrics row is what that expiry does."""
-    client = _dynamodb(env)
-    table = f"{env['STOCKPIPE_APPLICATION_NAME']}-WorkerMetricStats"
-    for item in _scan(env, table):
-        if worker in {v.get("S") for v in item.values()}:
-            key = client.describe_table(TableName=table)["Table"]["KeySchema"]
-            client.delete_item(
-                TableName=table, Key={k["AttributeName"]: item[k["AttributeName"]] for k in key}
-            )
 
 
 def _reshard(env: dict[str, str], target: int) -> None:
@@ -207,7 +174,7 @@ def test_a_fleet_through_pause_kill_scale_out_split_and_merge_equals_the_file_pi
             killed = next(w for w in ("w2", "w1", "w3") if w not in _leader(env) | {paused})
             os.killpg(workers[killed].pid, signal.SIGKILL)
             workers[killed].wait()
-            _forget_worker(env, killed)
+            kcl_tables.forget_workers(_dynamodb(env), env["STOCKPIPE_APPLICATION_NAME"], {killed})
             _wait(lambda: killed not in _owners(env).values(), 90, f"(c) {killed}'s leases taken")
             # (d) a worker joins; (e) split 4 -> 8, the new worker gets some of the children.
             workers["w4"] = _worker(env, "w4", base)
@@ -239,13 +206,4 @@ def test_a_fleet_through_pause_kill_scale_out_split_and_merge_equals_the_file_pi
                     os.killpg(worker.pid, signal.SIGCONT)
                     os.killpg(worker.pid, signal.SIGKILL)
 
-        want = Counter(content(r) for r in expected)
-        assert Counter(content(r) for r in dynamodb_rows(env)) == want
-        objects = lake(env, "ticks/")
-        got = Counter(content(r) for rows in objects.values() for r in rows)
-        assert got - want == Counter(), "rows doubled or invented in the lake"
-        assert want - got == Counter(), "rows lost from the lake"
-        letters = [d for rows in lake(env, "dead-letter/").values() for d in rows]
-        assert Counter((d["reason"], d["raw"]) for d in letters) == Counter(
-            (d["reason"], d["raw"]) for d in expected_dead
-        )
+        assert_equals_file_pipeline(env, expected, expected_dead)

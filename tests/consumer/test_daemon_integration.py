@@ -6,18 +6,15 @@ file - the oracle is the file pipeline, run without AWS."""
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.consumer.pipeline_support import (
+    assert_equals_file_pipeline,
     cli,
-    content,
-    dynamodb_rows,
     expected_outputs,
     input_file,
-    lake,
     local_stack,
 )
 
@@ -38,13 +35,4 @@ def test_daemon_run_equals_the_file_pipeline(tmp_path: Path) -> None:
             timeout=600,
         )
 
-        want = Counter(content(r) for r in expected)
-        assert Counter(content(r) for r in dynamodb_rows(env)) == want
-        objects = lake(env, "ticks/")
-        assert Counter(content(r) for rows in objects.values() for r in rows) == want
-        for key, rows in objects.items():  # each object holds only its own date
-            assert {r["ts"][:10] for r in rows} == {key.split("/")[1].removeprefix("dt=")}
-        letters = [d for rows in lake(env, "dead-letter/").values() for d in rows]
-        assert Counter((d["reason"], d["raw"]) for d in letters) == Counter(
-            (d["reason"], d["raw"]) for d in expected_dead
-        )
+        assert_equals_file_pipeline(env, expected, expected_dead)
