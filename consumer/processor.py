@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Protocol, TypeVar
@@ -130,6 +131,8 @@ class ShardProcessor:
         self._clock = clock
         self._sleep = sleep
         self._sink_retry = sink_retry
+        # One thread: the lake step of a commit runs there while the rows step runs here.
+        self._lake_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake")
         self.shard_id = ""
         self._worker = worker
         self._owner: Ownership | None = None  # claimed at initialize (consumer/fencing.py)
@@ -269,24 +272,23 @@ class ShardProcessor:
         #    owner's commit at the first step instead of the third.
         if not self._retrying("fence check", lambda: self._state.holds(owner)):
             raise FencedOut(owner, "commit")
-        # 1. Rows to DynamoDB. Keyed by symbol + ts: a replay rewrites the same items.
-        if pending.rows:
-            self._retrying("rows", lambda: self._rows.write_rows(pending.rows), owner)
-        # 2. The Parquet objects of the batch (ticks and dead letters). Their names depend
-        #    only on the batch's records, so a replay rewrites them (consumer/sinks/lake.py).
-        #    After the rows: both sinks are idempotent, and a crash here replays both.
-        if pending.tick_keys or pending.dead_letter_keys:
-            batch = LakeBatch(
-                shard_id=self.shard_id,
-                rows=pending.rows,
-                dead_letters=pending.dead_letters,
-                tick_keys=_by_date(pending.tick_keys),
-                dead_letter_keys=_by_date(pending.dead_letter_keys),
-                replayed=self._replay_positions,
-                owner=owner,
-                still_owner=lambda: self._state.holds(owner),
-            )
-            self._retrying("lake", lambda: self._lake.write_batch(batch), owner)
+        # 1 and 2, side by side: rows to DynamoDB, keyed by symbol + ts, so a replay rewrites
+        #    the same items; and the batch's Parquet objects (ticks and dead letters), whose
+        #    names depend only on the batch's records, so a replay rewrites them too
+        #    (consumer/sinks/lake.py). Neither reads what the other writes and both are
+        #    idempotent, so their order does not matter - a crash during either replays both
+        #    - and overlapping them takes the lake's round trips off the commit's time. Both
+        #    must be done before step 3.
+        lake_write = self._start_lake_write(pending, owner)
+        try:
+            if pending.rows:
+                self._retrying("rows", lambda: self._rows.write_rows(pending.rows), owner)
+        finally:
+            # Waited for even when the rows failed: nothing of a commit may still be writing
+            # once the commit has ended (the process may be about to exit for a replay).
+            lake_error = None if lake_write is None else lake_write.exception()
+        if lake_error is not None:
+            raise lake_error
         # 3. State of the touched symbols, each with its last applied position. Only after
         #    the sinks: a saved position means "its rows are written" - a replay skips
         #    records at or before it, so saving earlier would lose them. Fenced: one
@@ -320,6 +322,26 @@ class ShardProcessor:
         self.last_commit_at = time.time()
         self._pending = _Pending()
         self._last_commit = self._clock()
+
+    def _start_lake_write(self, pending: _Pending, owner: Ownership) -> Future[None] | None:
+        """Step 2 of the commit on the lake's own thread; None when the batch has no record."""
+        if not (pending.tick_keys or pending.dead_letter_keys):
+            return None
+        batch = LakeBatch(
+            shard_id=self.shard_id,
+            rows=pending.rows,
+            dead_letters=pending.dead_letters,
+            tick_keys=_by_date(pending.tick_keys),
+            dead_letter_keys=_by_date(pending.dead_letter_keys),
+            # Called on the lake's thread; it touches only the processor's symbol state,
+            # which the rows step (on this thread meanwhile) does not.
+            replayed=self._replay_positions,
+            owner=owner,
+            still_owner=lambda: self._state.holds(owner),
+        )
+        return self._lake_thread.submit(
+            self._retrying, "lake", lambda: self._lake.write_batch(batch), owner
+        )
 
     def _ownership(self) -> Ownership:
         if self._owner is None:
