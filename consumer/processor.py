@@ -7,6 +7,7 @@ logic runs in tests against in-memory sinks.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -131,6 +132,9 @@ class ShardProcessor:
         self._clock = clock
         self._sleep = sleep
         self._sink_retry = sink_retry
+        # Guards the symbol state (_known, _replayed, the windows) against the lake's threads,
+        # which load symbols through _replay_positions during a commit.
+        self._symbols_lock = threading.Lock()
         # One thread: the lake step of a commit runs there while the rows step runs here.
         self._lake_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake")
         self.shard_id = ""
@@ -216,9 +220,11 @@ class ShardProcessor:
         self._state.forget((symbol,))
 
     def _replay_positions(self, symbols: Collection[str]) -> dict[str, int]:
-        """``ReplayPositions`` for the lake: loads the state of symbols not seen yet."""
-        self._load_unknown(symbols)
-        return {s: self._replayed[s] for s in symbols if s in self._replayed}
+        """``ReplayPositions`` for the lake: loads the state of symbols not seen yet. Called
+        from the lake's threads, one per object being written, hence the lock."""
+        with self._symbols_lock:
+            self._load_unknown(symbols)
+            return {s: self._replayed[s] for s in symbols if s in self._replayed}
 
     def _apply(self, record: StreamRecord, tick: Parsed) -> None:
         pending = self._pending

@@ -17,7 +17,7 @@ fail, which is why the consumer retries its commit steps once more itself, bound
 only (consumer/retry.py), before the exception ends the shard's process (consumer/kcl_app.py).
 
 "adaptive" mode was not chosen: it adds client-side rate limiting that botocore still calls
-experimental, and the state store's 16 writer threads share one client and one bucket."""
+experimental, and the rows sink's 32 overlapped calls share one client and one bucket."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ RETRY_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     connect_timeout=CONNECT_TIMEOUT_S,
     read_timeout=READ_TIMEOUT_S,
-    # The state store writes in parallel threads (see sinks/state_store.py).
+    # The rows sink keeps up to 32 calls in flight, the lake up to 8 (consumer/sinks/).
     max_pool_connections=32,
 )
 

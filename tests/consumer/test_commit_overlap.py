@@ -4,16 +4,20 @@ and a failed rows step still waits for the lake write in flight."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from consumer.processor import FlushPolicy, ShardProcessor
 from consumer.sinks.lake import S3Lake
 from consumer.sinks.types import LakeBatch
 from core.contracts.row import EnrichedRow
+from core.contracts.schema import partition_date
 from core.contracts.tick import Tick
 from tests.consumer.fakes import MemoryCheckpointer, MemoryRows, MemoryS3, MemoryState
 from tests.consumer.test_sink_retry import SHARD, records
@@ -95,3 +99,47 @@ def test_a_failure_of_either_step_stops_the_commit_after_both_ended(
     # The lake write had ended by the time the commit raised: nothing still writing.
     assert lake.finished.is_set()
     assert state.items == {} and checkpointer.checkpoint_at is None
+
+
+def test_the_objects_of_one_batch_are_read_and_written_side_by_side(
+    real_ticks: list[Tick],
+) -> None:
+    """One commit of 24 records spanning several dates: one tick object per date and one
+    dead-letter object. Every object's first GET must be in flight at once (the barrier
+    breaks otherwise), and the objects hold exactly the batch's rows."""
+    stream = records(real_ticks)
+    dates = {partition_date(t.ts) for t in real_ticks[:23]}
+    objects = len(dates) + 1  # + the dead-letter object of the arrival date
+
+    class MeetingS3(MemoryS3):
+        def __init__(self) -> None:
+            super().__init__()
+            self.barrier = threading.Barrier(objects, timeout=WAIT_S)
+            self.met: set[str] = set()
+
+        def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+            if Key not in self.met:  # each object's first read
+                self.met.add(Key)
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    self.barrier.wait()
+            return super().get_object(Bucket=Bucket, Key=Key)
+
+    s3 = MeetingS3()
+    lake = S3Lake(s3, "lake", "ticks", "dead-letter", writers=objects)  # type: ignore[arg-type]
+    processor = ShardProcessor(
+        rows=MemoryRows(), lake=lake, state=MemoryState(), policy=FlushPolicy(24, 3600)
+    )
+    processor.initialize(SHARD)
+    processor.process_records(stream, MemoryCheckpointer())
+    assert not s3.barrier.broken, "the objects were not written side by side"
+    assert len(s3.objects) == objects
+    written = {
+        (row["symbol"], row["sequence_number"])
+        for body in s3.objects.values()
+        for row in pq.read_table(io.BytesIO(body)).to_pylist()
+        if "price" in row
+    }
+    assert written == {
+        (t.symbol, r.sequence_number)
+        for t, r in zip(real_ticks[:23], [r for r in stream if r.data != b"not json"], strict=True)
+    }
