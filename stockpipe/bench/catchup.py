@@ -64,7 +64,8 @@ class Timings:
 
 
 class TimedSinks:
-    """The three sinks, each call timed (the processor calls one at a time)."""
+    """The three sinks, each call timed. The commit runs the rows and lake steps side by
+    side, so their times overlap: per commit, their sum exceeds the commit's wall time."""
 
     def __init__(self, rows: RowSink, lake: LakeSink, state: StateStore, t: Timings) -> None:
         self._rows, self._lake, self._state, self._t = rows, lake, state, t

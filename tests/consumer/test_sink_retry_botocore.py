@@ -42,10 +42,29 @@ def proxy(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         stop_proxy(running)
 
 
-def s3_through(proxy: RunningProxy) -> Any:
-    return boto3.session.Session(
+class PutAttempts:
+    """Counts PutObject requests and, from botocore's ``amz-sdk-request: attempt=N`` header,
+    how many of them were first attempts, i.e. calls."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.calls = 0
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        self.requests += 1
+        header = request.headers.get("amz-sdk-request", b"")
+        header = header.decode() if isinstance(header, bytes) else header
+        if header.startswith("attempt=1;"):
+            self.calls += 1
+
+
+def s3_through(proxy: RunningProxy, attempts: PutAttempts | None = None) -> Any:
+    s3 = boto3.session.Session(
         region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
     ).client("s3", endpoint_url=proxy.url, config=RETRY_CONFIG)
+    if attempts is not None:
+        s3.meta.events.register("before-send.s3.PutObject", attempts)
+    return s3
 
 
 def run(lake: S3Lake, real_ticks: list[Tick], policy: RetryPolicy) -> MemoryCheckpointer:
@@ -79,7 +98,8 @@ def test_the_step_retry_outlasts_botocores_retry_quota(
     run(S3Lake(oracle_s3, BUCKET, "ticks", "dead-letter"), real_ticks, QUICK)  # type: ignore[arg-type]
     expected = {k: pq.read_table(io.BytesIO(b)).to_pylist() for k, b in oracle_s3.objects.items()}
 
-    s3 = s3_through(proxy)
+    attempts = PutAttempts()
+    s3 = s3_through(proxy, attempts)
     s3.create_bucket(Bucket=BUCKET)
     proxy.set_faults(
         [{"name": "storm", "fault": "500", "service": "s3", "operation": "PutObject",
@@ -92,12 +112,16 @@ def test_the_step_retry_outlasts_botocores_retry_quota(
     assert checkpointer.checkpoint_at is not None
     proxy.set_faults([])
     assert objects(s3) == expected
-    # botocore alone would have made MAX_ATTEMPTS calls each time before giving up, so
-    # FAULTS / MAX_ATTEMPTS step retries at most; more means it gave up sooner: its quota ran
-    # dry (the case this retry exists for).
+    # Every failed attempt was one of the FAULTS, every other one succeeded and ended its
+    # call. Had botocore made all MAX_ATTEMPTS attempts of each call that failed, at most
+    # FAULTS / MAX_ATTEMPTS calls could have failed; more means botocore gave up sooner: its
+    # quota ran dry (the case the step retry exists for) - and the step retry carried on.
+    failed_calls = attempts.calls - (attempts.requests - FAULTS)
     step_retries = sum("retrying the step" in r.getMessage() for r in caplog.records)
-    print(f"step retries: {step_retries}")
-    assert step_retries > FAULTS / MAX_ATTEMPTS + 1, step_retries
+    print(f"PutObject calls {attempts.calls}, requests {attempts.requests}, failed calls "
+          f"{failed_calls}, step retries {step_retries}")  # fmt: skip
+    assert failed_calls > FAULTS / MAX_ATTEMPTS + 1, failed_calls
+    assert step_retries >= 1
 
 
 def test_without_the_step_retry_the_same_storm_ends_the_commit(
