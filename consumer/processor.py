@@ -20,7 +20,7 @@ from consumer.errors import ConsumerError, LeaseGone
 from consumer.fencing import FencedOut, Ownership
 from consumer.pipeline import DEFAULT_MAX_CLOCK_SKEW, Parsed, TickPipeline, decode
 from consumer.residency import Residency
-from consumer.retry import RetryPolicy, is_transient
+from consumer.retry import STEP_RETRIED, RetryPolicy, is_transient
 from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
 from core.contracts.dead_letter import DeadLetter
 from core.contracts.row import EnrichedRow
@@ -371,7 +371,7 @@ class ShardProcessor:
                 if delay is None:
                     raise
                 log.warning(
-                    "AWS call failed after its retries, retrying the step",
+                    STEP_RETRIED,
                     extra={
                         "shard_id": self.shard_id,
                         "step": step,

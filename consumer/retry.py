@@ -26,6 +26,9 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from consumer.errors import SinkBusy
 
+# The log message of each step retry: CloudWatch counts them (deploy/monitoring.py).
+STEP_RETRIED: Final = "AWS call failed after its retries, retrying the step"
+
 # Error codes that say "not now" rather than "never": throttling (botocore's list for
 # DynamoDB, S3 and the rest), the 5xx family, and a transaction that met another or was
 # throttled (its reasons had no failed condition: those become FencedOut/StateSuperseded).

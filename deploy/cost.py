@@ -80,13 +80,13 @@ PRICES: Final = {
 }
 
 # What the deployed stack has (tests/deploy/test_cost.py checks these against the template).
-# Metrics in alarms (a metric-math alarm is billed per metric it reads): 18 in the 12 on-call
+# Metrics in alarms (a metric-math alarm is billed per metric it reads): 19 in the 13 on-call
 # alarms, 2 in the lag step-scaling alarms, 2 in the alarms CPU target tracking creates.
-ALARM_METRICS: Final = 22
+ALARM_METRICS: Final = 23
 # The Lambda design keeps the alert, table and stream alarms and alarms on its iterator age.
 LAMBDA_DESIGN_ALARM_METRICS: Final = 14
 DASHBOARDS: Final = 1
-FILTER_METRICS: Final = 3  # records, dead letters, anomalies (consumer log metric filters)
+FILTER_METRICS: Final = 4  # records, dead letters, anomalies, step retries (log metric filters)
 TREND_METRICS: Final = 10  # the trend Lambda's Powertools metrics (trend/handlers.py)
 # Estimates, not counted from the stack: the KCL's SUMMARY-level metrics and Container
 # Insights' cluster and service metrics.

@@ -1,7 +1,8 @@
 """What wakes the on-call, and what they look at first.
 
 Alarms page (the ops topic) only for states a person must act on: the consumer falling behind
-or not reading at all, consumer tasks missing, bad records arriving at a real rate, the alert
+or not reading at all, consumer tasks missing, AWS refusing the consumer's writes for 15
+minutes, bad records arriving at a real rate, the alert
 Lambda failing, being throttled (its failures also land in a queue) or running out of time
 before reaching every symbol (alerts arrive late), DynamoDB throttling,
 producers being throttled by the stream. The dashboard shows the same signals next to the
@@ -30,10 +31,12 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from consumer.retry import STEP_RETRIED
 from trend.handlers import SERVICE as TREND_SERVICE
 
 NAMESPACE: Final = "stockpipe"  # the trend Lambda's Powertools namespace too
 COMMITTED: Final = '{ $.message = "committed" }'
+STEP_RETRIED_FILTER: Final = f'{{ $.message = "{STEP_RETRIED}" }}'
 # Below this many records in 5 minutes, a few bad records are not a "rate" worth a page.
 DEAD_LETTER_MIN_RECORDS: Final = 100
 DEAD_LETTER_MAX_FRACTION: Final = 0.01
@@ -63,6 +66,10 @@ class Monitoring(Construct):
         self.records = self._consumer_metric("ConsumerRecords", "$.records")
         self.dead_letters = self._consumer_metric("ConsumerDeadLetters", "$.dead_letters")
         self.anomalies = self._consumer_metric("ConsumerAnomalies", "$.anomalies")
+        # One per commit step the consumer retried after botocore gave up (consumer/retry.py).
+        self.step_retries = self._consumer_metric(
+            "ConsumerStepRetries", "1", pattern=STEP_RETRIED_FILTER
+        )
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self._consumer_alarms()
         self._trend_alarms()
@@ -71,12 +78,14 @@ class Monitoring(Construct):
 
     # --- metrics -----------------------------------------------------------------------------
 
-    def _consumer_metric(self, name: str, value: str) -> cloudwatch.Metric:
+    def _consumer_metric(
+        self, name: str, value: str, pattern: str = COMMITTED
+    ) -> cloudwatch.Metric:
         logs.MetricFilter(
             self,
             f"{name}Filter",
             log_group=self.watched.consumer_logs,
-            filter_pattern=logs.FilterPattern.literal(COMMITTED),
+            filter_pattern=logs.FilterPattern.literal(pattern),
             metric_namespace=NAMESPACE,
             metric_name=name,
             metric_value=value,
@@ -200,6 +209,20 @@ class Monitoring(Construct):
                 "minutes were dead-lettered. Nothing is lost: each is in the lake's "
                 "dead-letter prefix with its reason (Athena: the dead_letters_by_reason "
                 "query). A producer is sending bad ticks."
+            ),
+        )
+        self._alarm(
+            "ConsumerSinksRefused",
+            self.step_retries.with_(period=FIVE_MINUTES),
+            threshold=1,
+            periods=3,
+            description=(
+                "For 15 minutes AWS has kept refusing the consumer's writes (throttling, 5xx, "
+                "timeouts) past botocore's retries, so the consumer retries whole commit steps "
+                '(log message "retrying the step", fields step and error). Nothing is lost; '
+                "ticks wait in the stream. A step failing for 2 minutes ends its worker and "
+                "ECS replaces it. Check the rows/state tables' throttling alarms and the lake "
+                "bucket's 503s."
             ),
         )
         self._alarm(
@@ -329,8 +352,8 @@ class Monitoring(Construct):
                 width=12,
             ),
             cloudwatch.GraphWidget(
-                title="Errors: dead letters, alert-run errors, failed symbols",
-                left=[self.dead_letters],
+                title="Errors: dead letters, step retries, alert-run errors, failed symbols",
+                left=[self.dead_letters, self.step_retries],
                 right=[
                     trend.metric_errors(statistic="Sum", period=FIVE_MINUTES),
                     self._trend_metric("SymbolsFailed"),

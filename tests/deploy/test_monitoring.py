@@ -7,6 +7,7 @@ scales between one task per N shards and its ceiling."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,10 @@ from typing import Any
 import pytest
 
 from consumer.daemon_logs import to_json
+from core.contracts.tick import Tick
+from core.logs import JsonFormatter
 from tests.consumer.pipeline_support import expected_outputs, input_file
+from tests.consumer.test_sink_retry import TRANSIENT, records, run
 from tests.deploy.conftest import Synth
 from tests.deploy.test_stack import arn, ref
 
@@ -45,6 +49,7 @@ EXPECTED_ALARMS = {
     "ConsumerLag",
     "ConsumerTasksMissing",
     "DeadLetterRate",
+    "ConsumerSinksRefused",
     "StreamWriteThrottled",
     "TrendErrors",
     "TrendThrottles",
@@ -198,7 +203,13 @@ def test_filters_sum_to_what_the_consumer_did(
     """Summed over the recorded run, the filters give the input's record count and the
     dead letters and anomalies `stockpipe process` (the file pipeline) finds in it."""
     filters = metric_filters(synth)
-    assert set(filters) == {"ConsumerRecords", "ConsumerDeadLetters", "ConsumerAnomalies"}
+    assert set(filters) == {
+        "ConsumerRecords",
+        "ConsumerDeadLetters",
+        "ConsumerAnomalies",
+        "ConsumerStepRetries",
+    }
+    del filters["ConsumerStepRetries"]  # the recorded run had no fault (next test)
     ticks = input_file(tmp_path / "ticks.jsonl")
     rows, dead = expected_outputs(ticks, tmp_path)
     expected = {
@@ -211,6 +222,23 @@ def test_filters_sum_to_what_the_consumer_did(
         assert events, f"{name}: no consumer log event matches {pattern}"
         field = selector.removeprefix("$.")
         assert sum(int(event[field]) for event in events) == expected[name], name
+
+
+def test_step_retry_filter_counts_each_retry_the_consumer_logs(
+    synth: Synth, real_ticks: list[Tick], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three commit steps fail once each (a processor over in-memory sinks); the consumer's
+    log lines, formatted as the container ships them, match the filter three times."""
+    errors = [TRANSIENT[k]() for k in ("s3-slowdown", "ddb-throttled", "reset")]
+    caplog.set_level(logging.WARNING, logger="consumer.processor")
+    run(records(real_ticks), "lake.write_batch", errors)
+    lines = [JsonFormatter().format(record) for record in caplog.records]
+    pattern, value = metric_filters(synth)["ConsumerStepRetries"]
+    assert value == "1"
+    assert len(matching(pattern, lines)) == len(errors)
+    alarm = alarms(synth)["ConsumerSinksRefused"]
+    assert alarm["MetricName"] == "ConsumerStepRetries" and alarm["Period"] == 300
+    assert alarm["Statistic"] == "Sum" and alarm["EvaluationPeriods"] == 3
 
 
 def test_dead_letter_alarm_is_the_fraction_of_records(synth: Synth) -> None:
@@ -239,6 +267,7 @@ def test_dashboard_shows_ingest_lag_anomalies_alerts_and_errors(synth: Synth) ->
         "SymbolsRemaining",
         "RunOutOfTime",
         "ConsumerDeadLetters",
+        "ConsumerStepRetries",
         "Errors",
         "RunningTaskCount",
     ):
