@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Final
 
@@ -96,6 +96,12 @@ CONTAINER_INSIGHTS_METRICS: Final = 20
 TICK_BYTES: Final = 160  # one JSON tick (measured on the bundled dataset: 156 on average)
 PARQUET_BYTES_PER_ROW: Final = 50  # ZSTD Parquet, 16 columns (an estimate)
 FLUSH_SECONDS: Final = 10  # STOCKPIPE_FLUSH_SECONDS
+FLUSH_RECORDS: Final = 2000  # STOCKPIPE_FLUSH_RECORDS: a commit comes at whichever is first
+# A state save is one TransactWriteItems per 99 symbols plus the shard's fence check
+# (consumer/sinks/state_store.py); DynamoDB bills every item of a transaction, the check
+# included, at two write units (items under 1 KB: a state item is about 400 bytes).
+STATE_SYMBOLS_PER_TRANSACTION: Final = 99
+TRANSACTION_WRITE_UNITS: Final = 2
 LEASE_RENEWALS_PER_SECOND: Final = Decimal(3) / 10  # KCL: every failoverTimeMillis / 3
 KCL_LOG_LINES_PER_SECOND: Final = 1  # the daemon's INFO lines (an estimate)
 LOG_LINE_BYTES: Final = 250
@@ -258,15 +264,26 @@ def alerting(w: Workload) -> list[Line]:
 # --- the two designs -------------------------------------------------------------------------
 
 
+def commit_seconds(w: Workload) -> Decimal:
+    """How often a shard commits: every FLUSH_SECONDS, or sooner once FLUSH_RECORDS came."""
+    per_shard = w.ticks_per_second / w.shards
+    return min(Decimal(FLUSH_SECONDS), FLUSH_RECORDS / per_shard)
+
+
 def stockpipe(w: Workload) -> list[Line]:
-    flushes_per_shard = SECONDS / FLUSH_SECONDS
-    # Objects: one per shard per flush that had records (never more than one per tick).
-    objects = min(w.ticks, flushes_per_shard * w.shards)
-    # State: at each flush, one conditional put per symbol the shard saw since the last one.
-    ticks_per_flush = w.ticks_per_second * FLUSH_SECONDS / w.shards
-    symbols_per_flush = min(Decimal(w.symbols) / w.shards, ticks_per_flush)
-    state_writes = symbols_per_flush * w.shards * flushes_per_shard
-    kcl_writes = w.shards * SECONDS * LEASE_RENEWALS_PER_SECOND + objects  # + checkpoints
+    commits_per_shard = SECONDS / commit_seconds(w)
+    # Commits that had records (a shard with no record does not commit; never more than one
+    # per tick): one Parquet object each.
+    commits = min(w.ticks, commits_per_shard * w.shards)
+    objects = commits
+    # State: at each commit, the symbols the shard saw since the last one, in transactions of
+    # 99 symbols and a fence check each, every item at two write units.
+    symbols_per_commit = min(Decimal(w.symbols) / w.shards, w.ticks / commits)
+    transactions = (symbols_per_commit / STATE_SYMBOLS_PER_TRANSACTION).to_integral_value(
+        ROUND_CEILING
+    )
+    state_writes = TRANSACTION_WRITE_UNITS * (symbols_per_commit + transactions) * commits
+    kcl_writes = w.shards * SECONDS * LEASE_RENEWALS_PER_SECOND + commits  # + checkpoints
     task_hours = HOURS * w.tasks
     log_gb = (KCL_LOG_LINES_PER_SECOND * SECONDS + objects) * LOG_LINE_BYTES / GIB
     custom_metrics = FILTER_METRICS + TREND_METRICS + KCL_METRICS + CONTAINER_INSIGHTS_METRICS
@@ -293,9 +310,15 @@ def stockpipe(w: Workload) -> list[Line]:
         *rows_table(w),
         Line(
             "DynamoDB",
-            "state: a put per symbol per flush",
+            "state: per commit, a fenced transaction per 99 symbols (2 units an item)",
             state_writes / 10**6,
             PRICES["ddb_write_million"],
+        ),
+        Line(
+            "DynamoDB",
+            "state: the fence check, a consistent read per commit",
+            commits / 10**6,
+            PRICES["ddb_read_million"],
         ),
         Line(
             "DynamoDB",
@@ -305,14 +328,14 @@ def stockpipe(w: Workload) -> list[Line]:
         ),
         Line(
             "S3",
-            "Parquet objects, one per shard per flush",
+            "Parquet objects, one per shard per commit",
             objects / 1000,
             PRICES["s3_put_thousand"],
         ),
         Line(
             "S3",
-            "a read of each object's earlier attempt",
-            objects / 1000,
+            "per commit, a read of each key's earlier attempt (ticks, dead letters)",
+            2 * commits / 1000,
             PRICES["s3_get_thousand"],
         ),
         Line(

@@ -36,9 +36,17 @@ def test_the_deciding_lines_by_hand() -> None:
     assert line(ours_large, "DynamoDB", "rows: one write").monthly == Decimal("1620.000")
     # One PUT per tick at $0.005 per thousand.
     assert line(theirs_large, "S3", "one object per tick").monthly == Decimal("12960.000")
-    # Ours: one object per shard per 10-second flush, 4 shards.
+    # Ours: one object per shard per commit, 4 shards. 250 ticks/s a shard reach the 2,000
+    # records of a commit in 8 s, before the 10-second timer.
     puts = line(ours_large, "S3", "Parquet objects")
-    assert puts.quantity * 1000 == 4 * 30 * 86_400 / 10
+    assert puts.quantity * 1000 == 4 * 30 * 86_400 / 8
+    # State at each of those commits: the shard's 250 symbols in 3 transactions (99 + 99 +
+    # 52), each with a fence check; every item at 2 write units: 2 x 253 units.
+    state = line(ours_large, "DynamoDB", "state: per commit")
+    assert state.quantity * 10**6 == 4 * 30 * 86_400 / 8 * 2 * (250 + 3)
+    # The small workload: a tick every 6 s, so every commit holds one symbol and one check.
+    small_state = line(ours_small, "DynamoDB", "state: per commit")
+    assert small_state.quantity * 10**6 == SMALL.ticks * 2 * (1 + 1)
     # On-demand Kinesis bills each record as 1 KiB: 432,000 KiB at $0.08 per GiB.
     data_in = line(ours_small, "Kinesis", "data in")
     assert abs(data_in.monthly - Decimal(432_000) / (1024 * 1024) * Decimal("0.08")) < Decimal(
