@@ -157,7 +157,9 @@ class ShardProcessor:
         # State is loaded lazily, per symbol, when a symbol is first seen (see _load_unknown).
         self.shard_id = shard_id
         # Claimed before anything is read or written: from now on every write of an earlier
-        # owner of this shard is refused (consumer/fencing.py).
+        # owner of this shard is refused (consumer/fencing.py). A claim that timed out may have
+        # landed: its retry then bumps the epoch once more, which fences nobody but ourselves'
+        # lost attempt (epochs only need to grow, not to count owners).
         self._owner = self._retrying("claim", lambda: self._state.claim(shard_id, self._worker))
         log.info(
             "shard initialized",

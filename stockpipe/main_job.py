@@ -16,7 +16,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ def _cli(args: list[str], env: dict[str, str], capture: bool = False) -> str:
     return done.stdout if capture else ""
 
 
-def _session(env: dict[str, str]) -> Any:
+def local_session(env: Mapping[str, str]) -> Any:
     """A session for the local stack that ``env`` (the subprocesses' environment) points at."""
     return aws.session(
         Settings(
@@ -54,6 +54,32 @@ def _session(env: dict[str, str]) -> Any:
             aws_secret_access_key=SecretStr(env["AWS_SECRET_ACCESS_KEY"]),
         )
     )
+
+
+def start_worker(
+    env: Mapping[str, str],
+    base: Path,
+    name: str,
+    until_idle: str | None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """One worker of a local fleet: `stockpipe consume` with its own work directory under
+    ``base`` and worker id ``name``; every worker shares ``base/status``, so --until-idle waits
+    for the whole application. The worker gets a process group of its own (daemon and shard
+    processes together): one signal pauses, resumes or kills all of it, as a stopped task."""
+    command = [
+        *STOCKPIPE,
+        "consume",
+        "--workdir",
+        str(base / name),
+        "--worker-id",
+        name,
+        "--status-dir",
+        str(base / "status"),
+    ]
+    if until_idle is not None:
+        command += ["--until-idle", until_idle]
+    return subprocess.Popen(command, env=dict(env), cwd=cwd, start_new_session=True)
 
 
 @contextmanager
@@ -117,7 +143,7 @@ def _alerts_summary(tail_json: str, path: Path) -> str:
 
 
 def _summary(env: dict[str, str], consumer_dir: Path, elapsed: float) -> str:
-    session = _session(env)
+    session = local_session(env)
     table = session.resource("dynamodb", endpoint_url=env["STOCKPIPE_ENDPOINT_URL"]).Table(
         "stockpipe-rows"
     )

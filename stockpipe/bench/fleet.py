@@ -28,11 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from consumer.status import read_statuses
 from stockpipe.local import kcl_tables
-from stockpipe.main_job import STOCKPIPE, local_pipeline
+from stockpipe.main_job import STOCKPIPE, local_pipeline, local_session, start_worker
 
 IDLE_SECONDS = "5"
 
@@ -51,29 +49,12 @@ class Takeover:
     seconds: float
 
 
-def _worker(
-    env: Mapping[str, str], name: str, base: Path, until_idle: bool
-) -> subprocess.Popen[bytes]:
-    command = [
-        *STOCKPIPE,
-        "consume",
-        "--workdir",
-        str(base / name),
-        "--worker-id",
-        name,
-        "--status-dir",
-        str(base / "status"),
-    ]
-    if until_idle:
-        command += ["--until-idle", IDLE_SECONDS]
-    return subprocess.Popen(command, env=dict(env), start_new_session=True)
-
-
 @contextmanager
 def _fleet(
     env: Mapping[str, str], names: list[str], base: Path, until_idle: bool
 ) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    workers = {name: _worker(env, name, base, until_idle) for name in names}
+    idle = IDLE_SECONDS if until_idle else None
+    workers = {name: start_worker(env, base, name, idle) for name in names}
     try:
         yield workers
     finally:
@@ -138,12 +119,7 @@ def _leader(env: Mapping[str, str]) -> set[str]:
 
 
 def _client(env: Mapping[str, str], service: str, endpoint: str) -> Any:
-    session = boto3.session.Session(
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_REGION"],
-    )
-    return session.client(service, endpoint_url=env[endpoint])  # type: ignore[call-overload]
+    return local_session(env).client(service, endpoint_url=env[endpoint])
 
 
 def _wait(condition: Callable[[], bool], timeout: float) -> None:

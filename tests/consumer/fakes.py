@@ -12,7 +12,7 @@ import msgspec
 from botocore.exceptions import ClientError
 
 from consumer.fencing import FencedOut, Ownership
-from consumer.sinks.types import SavedState
+from consumer.sinks.types import SavedState, StateStore
 from core.contracts.row import EnrichedRow
 
 
@@ -127,6 +127,29 @@ class MemoryState:
                 raise Crash(f"crash after saving {count} symbols")
             # A copy: the live window keeps changing in the processor.
             self.items[symbol] = _copy(state)
+
+
+class DelegatingState:
+    """A state store that passes every call to ``inner``: fault-injecting and pausing
+    wrappers subclass it and override only the calls they interfere with."""
+
+    def __init__(self, inner: StateStore) -> None:
+        self.inner = inner
+
+    def claim(self, shard_id: str, worker: str = "") -> Ownership:
+        return self.inner.claim(shard_id, worker)
+
+    def holds(self, ownership: Ownership) -> bool:
+        return self.inner.holds(ownership)
+
+    def load(self, symbols: Iterable[str]) -> dict[str, SavedState]:
+        return self.inner.load(symbols)
+
+    def forget(self, symbols: Iterable[str]) -> None:
+        self.inner.forget(symbols)
+
+    def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
+        self.inner.save(states, ownership)
 
 
 def _copy(state: SavedState) -> SavedState:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from consumer.errors import ConsumerError
 from consumer.fencing import Ownership
 from consumer.sinks.types import LakeBatch, LakeSink, RowSink, SavedState, StateStore
 from core.contracts.row import EnrichedRow
+from tests.consumer.fakes import DelegatingState
 
 POINTS: Final = ("mid_rows", "after_rows", "after_lake", "after_state")
 
@@ -30,17 +31,18 @@ def _kill_everything() -> None:
     os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
-class FaultySinks:
+class FaultySinks(DelegatingState):
     """Wraps the three sinks; counts commits (a commit always writes state last)."""
 
     def __init__(self, spec: str, rows: RowSink, lake: LakeSink, state: StateStore) -> None:
+        super().__init__(state)
         point, _, number = spec.partition("@")
         if point not in POINTS or not number.isdigit():
             raise ConsumerError(
                 f"STOCKPIPE_FAULT_INJECTION={spec!r}: expected POINT@N, POINT in {POINTS}"
             )
         self._point, self._at = point, int(number)
-        self._rows, self._lake, self._state = rows, lake, state
+        self._rows, self._lake = rows, lake
         self._commit = 1
 
     def _due(self, point: str) -> bool:
@@ -59,20 +61,8 @@ class FaultySinks:
         if self._due("after_lake"):
             _kill_everything()
 
-    def claim(self, shard_id: str, worker: str = "") -> Ownership:
-        return self._state.claim(shard_id, worker)
-
-    def holds(self, ownership: Ownership) -> bool:
-        return self._state.holds(ownership)
-
-    def load(self, symbols: Iterable[str]) -> dict[str, SavedState]:
-        return self._state.load(symbols)
-
-    def forget(self, symbols: Iterable[str]) -> None:
-        self._state.forget(symbols)
-
     def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
-        self._state.save(states, ownership)
+        self.inner.save(states, ownership)
         if self._due("after_state"):
             _kill_everything()
         self._commit += 1

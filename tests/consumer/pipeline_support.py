@@ -16,11 +16,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pyarrow.parquet as pq
 
 from core.contracts.tick import encode_tick, format_ts
 from producer.datasets import load_dataset
+from stockpipe.main_job import local_session
 
 ROOT = Path(__file__).resolve().parents[2]
 STOCKPIPE = [sys.executable, "-m", "stockpipe"]
@@ -96,11 +96,7 @@ def content(record: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def session(env: dict[str, str]) -> Any:
-    return boto3.session.Session(
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_REGION"],
-    )
+    return local_session(env)
 
 
 def dynamodb_rows(env: dict[str, str]) -> list[dict[str, Any]]:

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from stockpipe.local import kcl_tables
+from stockpipe.main_job import start_worker
 from tests.consumer.pipeline_support import (
     ROOT,
-    STOCKPIPE,
     assert_equals_file_pipeline,
     cli,
     expected_outputs,
@@ -69,26 +69,6 @@ class Feeder(threading.Thread):
                 time.sleep(PACE_SECONDS)
         except BaseException as error:  # surfaced by the test
             self.error = error
-
-
-def _worker(env: dict[str, str], name: str, base: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            *STOCKPIPE,
-            "consume",
-            "--workdir",
-            str(base / name),
-            "--worker-id",
-            name,
-            "--status-dir",
-            str(base / "status"),
-            "--until-idle",
-            IDLE,
-        ],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,  # its own process group: daemon and processors together
-    )
 
 
 def _dynamodb(env: dict[str, str]) -> Any:
@@ -156,7 +136,7 @@ def test_a_fleet_through_pause_kill_scale_out_split_and_merge_equals_the_file_pi
         feeder = Feeder(env, lines, tmp_path)
         try:
             for name in ("w1", "w2", "w3"):
-                workers[name] = _worker(env, name, base)
+                workers[name] = start_worker(env, base, name, IDLE, cwd=ROOT)
             feeder.start()
             # (a) three workers share the four shards.
             _wait(
@@ -177,7 +157,7 @@ def test_a_fleet_through_pause_kill_scale_out_split_and_merge_equals_the_file_pi
             kcl_tables.forget_workers(_dynamodb(env), env["STOCKPIPE_APPLICATION_NAME"], {killed})
             _wait(lambda: killed not in _owners(env).values(), 90, f"(c) {killed}'s leases taken")
             # (d) a worker joins; (e) split 4 -> 8, the new worker gets some of the children.
-            workers["w4"] = _worker(env, "w4", base)
+            workers["w4"] = start_worker(env, base, "w4", IDLE, cwd=ROOT)
             _reshard(env, 8)
             _wait(
                 lambda: (

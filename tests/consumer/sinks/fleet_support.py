@@ -33,6 +33,7 @@ from core.contracts.row import EnrichedRow
 from core.contracts.tick import format_ts
 from core.contracts.window import decode_window
 from core.settings import Settings
+from tests.consumer.fakes import DelegatingState
 from tests.consumer.pipeline_support import content
 
 DAY = datetime(2024, 6, 3, 13, 30, tzinfo=UTC)  # one trading day, all of it one UTC date
@@ -187,29 +188,20 @@ class PausingRows:
         self._rows.write_rows(rows)
 
 
-class PausingState:
+class PausingState(DelegatingState):
     """``commit_start``: the commit's first look at the fence; ``state``: before the save."""
 
     def __init__(self, state: DynamoStateStore, pause: Pause) -> None:
-        self._state, self._pause = state, pause
-        self.committing = False
-
-    def claim(self, shard_id: str, worker: str = "") -> Ownership:
-        return self._state.claim(shard_id, worker)
+        super().__init__(state)
+        self._pause = pause
 
     def holds(self, ownership: Ownership) -> bool:
         self._pause.at("commit_start")
-        return self._state.holds(ownership)
-
-    def load(self, symbols: Iterable[str]) -> dict[str, SavedState]:
-        return self._state.load(symbols)
-
-    def forget(self, symbols: Iterable[str]) -> None:
-        self._state.forget(symbols)
+        return self.inner.holds(ownership)
 
     def save(self, states: Mapping[str, SavedState], ownership: Ownership) -> None:
         self._pause.at("state")
-        self._state.save(states, ownership)
+        self.inner.save(states, ownership)
 
 
 STEPS = ("commit_start", "rows", "lake_read", "lake_write", "dead_letters", "state", "checkpoint")
