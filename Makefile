@@ -5,10 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# The KCL MultiLangDaemon: the jars listed in the pom.xml that amazon-kclpy ships, fetched
-# with Maven (into ~/.m2, then copied here); amazon-kclpy's own installer then takes them from
-# the local Maven repository instead of downloading each jar again.
+# The KCL MultiLangDaemon: the jars requirements/kcl/pom.xml names (it says why they are not
+# the ones amazon-kclpy's pom lists), fetched with Maven into KCL_JARS. amazon-kclpy (the
+# Python side of the protocol) is still installed: its installer insists on the jars of its own
+# pom, which it then takes from the local Maven repository; the daemon does not use that copy.
 KCLPY_VERSION := 3.1.3
+KCL_POM := requirements/kcl/pom.xml
 KINESIS_LOCAL_VERSION := 0.6.2
 # The CDK's own CLI (deploy/: `cdk synth` in tests/deploy, `cdk deploy` for users).
 AWS_CDK_CLI_VERSION := 2.1148.1
@@ -47,16 +49,17 @@ lock: $(STAMP)
 	    --universal --python-version 3.11 --no-header --quiet --upgrade -o $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 
-$(KCL_STAMP): $(STAMP)
-	rm -rf $(TOOLS)/kclpy && mkdir -p $(TOOLS)/kclpy $(KCL_JARS)
+$(KCL_STAMP): $(STAMP) $(KCL_POM)
+	rm -rf $(TOOLS)/kclpy $(KCL_JARS) && mkdir -p $(TOOLS)/kclpy $(KCL_JARS)
+	mvn --batch-mode --quiet -f $(KCL_POM) dependency:copy-dependencies \
+	    -DincludeScope=runtime -DoutputDirectory=$(abspath $(KCL_JARS))
 	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: \
 	    amazon-kclpy==$(KCLPY_VERSION) -d $(TOOLS)/kclpy
 	tar -xzf $(TOOLS)/kclpy/amazon_kclpy-$(KCLPY_VERSION).tar.gz -C $(TOOLS)/kclpy
 	# The shipped pom is a bare dependency list: give it coordinates so Maven can read it.
-	sed 's#<modelVersion>4.0.0</modelVersion>#&<groupId>local.stockpipe</groupId><artifactId>kcl-jars</artifactId><version>1</version><packaging>pom</packaging>#' \
+	sed 's#<modelVersion>4.0.0</modelVersion>#&<groupId>local.stockpipe</groupId><artifactId>kclpy-jars</artifactId><version>1</version><packaging>pom</packaging>#' \
 	    $(TOOLS)/kclpy/amazon_kclpy-$(KCLPY_VERSION)/pom.xml > $(TOOLS)/kclpy/pom.xml
-	mvn --batch-mode --quiet -f $(TOOLS)/kclpy/pom.xml dependency:copy-dependencies \
-	    -DexcludeTransitive=true -DoutputDirectory=$(abspath $(KCL_JARS))
+	mvn --batch-mode --quiet -f $(TOOLS)/kclpy/pom.xml dependency:resolve -DexcludeTransitive=true
 	KCL_MVN_REPO_SEARCH_URL=file://$(HOME)/.m2/repository/ \
 	    $(BIN)/python -m pip install --quiet amazon-kclpy==$(KCLPY_VERSION)
 	touch $(KCL_STAMP)

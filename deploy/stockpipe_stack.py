@@ -62,7 +62,10 @@ TREND_HANDLER: Final = "trend.handlers.handler"
 # ECS sends SIGTERM, then SIGKILL after this; the daemon's graceful shutdown fits inside it.
 CONSUMER_STOP_TIMEOUT_SECONDS: Final = 30
 TREND_TIMEOUT_SECONDS: Final = 60
-# The KCL 3 metadata tables, named after the application (KCL creates them itself).
+# The KCL's tables, named after the application (KCL creates them itself). KCL 3.5 keeps a new
+# application's leases, worker metrics and leader lock all in the first (the lease table), but
+# looks for the other two at start (the tables of KCL 3.0-3.4, which it would migrate), so the
+# task role may touch all three names.
 KCL_TABLE_SUFFIXES: Final = ("", "-CoordinatorState", "-WorkerMetricStats")
 # The lease table's index (DynamoDBLeaseRefresher.LEASE_OWNER_TO_LEASE_KEY_INDEX_NAME).
 KCL_LEASE_OWNER_INDEX: Final = "LeaseOwnerToLeaseKeyIndex"

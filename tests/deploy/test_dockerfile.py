@@ -197,13 +197,14 @@ def test_make_target_runs_the_makefile_steps_against_the_image_venv(
     (make,) = [r for r in build.values("RUN") if re.match(r"make\b", r)]
     argv = shlex.split(make.split("&&")[0])
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    shutil.copytree(ROOT / "requirements", tmp_path / "requirements")  # the KCL pom is there
     printed = subprocess.run(
         [argv[0], "-n", *argv[1:]], cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout
     venv = dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))["VENV"]
     assert f"{venv}/bin/python -m pip download" in printed
     assert "amazon-kclpy==" in printed
-    assert "dependency:copy-dependencies" in printed
+    assert "-f requirements/kcl/pom.xml dependency:copy-dependencies" in printed
     assert f"-DoutputDirectory={tmp_path}/.stockpipe/kcl-jars" in printed
     assert f"{venv}/bin/python -m pip install --quiet amazon-kclpy==" in printed
     assert ".[dev" not in printed  # the venv itself was installed by the Dockerfile, no dev
