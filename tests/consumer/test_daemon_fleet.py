@@ -90,6 +90,19 @@ def _open_shards(env: dict[str, str]) -> set[str]:
     return {s["ShardId"] for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]}
 
 
+def _leases(env: dict[str, str]) -> str:
+    """The lease table's leases, one line each: what a failure needs to be read later (who
+    held which shard, and whether a hand-off was pending: ``checkpointOwner``)."""
+    items = kcl_tables.scan(_dynamodb(env), env["STOCKPIPE_APPLICATION_NAME"])
+    fields = ("leaseOwner", "checkpointOwner", "checkpoint", "leaseCounter")
+    return "\n".join(
+        f"{i['leaseKey']['S']}: "
+        + " ".join(f"{f}={next(iter(i[f].values()))}" for f in fields if f in i)
+        for i in sorted(items, key=lambda i: i["leaseKey"]["S"])
+        if i.get("entityType", {}).get("S") == kcl_tables.LEASE
+    )
+
+
 def _wait(condition: Callable[[], bool], timeout: float, what: str) -> float:
     started = time.monotonic()
     while not condition():
@@ -179,6 +192,9 @@ def test_a_fleet_through_pause_kill_scale_out_split_and_merge_equals_the_file_pi
             for name, worker in workers.items():
                 if name != killed:
                     assert worker.wait(timeout=240) == 0, f"{name} did not stop cleanly"
+        except (AssertionError, subprocess.TimeoutExpired):
+            print(f"leases at the failure:\n{_leases(env)}")
+            raise
         finally:
             feeder.finished.set()
             for worker in workers.values():
