@@ -45,6 +45,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from consumer import tables as consumer_tables
+from consumer.lease_table import LEASE_OWNER_INDEX
 from core.settings import Settings
 from deploy.catalog import ATHENA_RESULTS_EXPIRATION, ATHENA_RESULTS_PREFIX, LakeCatalog
 from deploy.lambda_bundle import LAMBDA_PYTHON_VERSION, PipBundling
@@ -67,8 +68,9 @@ TREND_TIMEOUT_SECONDS: Final = 60
 # looks for the other two at start (the tables of KCL 3.0-3.4, which it would migrate), so the
 # task role may touch all three names.
 KCL_TABLE_SUFFIXES: Final = ("", "-CoordinatorState", "-WorkerMetricStats")
-# The lease table's index (DynamoDBLeaseRefresher.LEASE_OWNER_TO_LEASE_KEY_INDEX_NAME).
-KCL_LEASE_OWNER_INDEX: Final = "LeaseOwnerToLeaseKeyIndex"
+# The lease table's index (DynamoDBLeaseRefresher.LEASE_OWNER_TO_LEASE_KEY_INDEX_NAME), which
+# `stockpipe consume` creates with the table (consumer/lease_table.py).
+KCL_LEASE_OWNER_INDEX: Final = LEASE_OWNER_INDEX
 # Consumer autoscaling: CPU target, and lag steps (iterator age, ms) on top of it.
 CONSUMER_CPU_TARGET_PERCENT: Final = 60
 SCALE_OUT_LAG_MS: Final = 60_000
