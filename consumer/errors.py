@@ -11,7 +11,8 @@ class ConsumerError(StockpipeError):
 
 class LeaseGone(ConsumerError):
     """The shard's lease is no longer this worker's (the daemon refused a checkpoint with
-    ShutdownException, or a newer owner saved state): stop, without checkpointing."""
+    ShutdownException, or a newer owner's epoch fenced a write): write and checkpoint nothing
+    more (consumer/kcl_app.py says why the process does not exit)."""
 
 
 class SinkBusy(ConsumerError):

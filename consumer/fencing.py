@@ -55,10 +55,11 @@ the new owner has written:
   checkpoint, so each of its keys - per date, the first record of that date after the
   checkpoint - is a key the new owner computes too (``consumer/sinks/lake.py``).
 - A stale owner whose processor was started *after* the current one (it was paused before
-  its own claim) becomes the epoch holder; the KCL owner's next save is then refused and
-  its process exits 0 without a checkpoint; the daemon restarts it, it claims again and
-  continues from the checkpoint. Safety holds throughout: whoever holds the epoch writes,
-  the other stops.
+  its own claim) becomes the epoch holder; the KCL owner's next save is then refused, it
+  writes nothing more and, since its daemon goes on sending records, exits after
+  ``LEASE_GONE_GRACE_S`` (consumer/kcl_app.py); the MultiLangDaemon then stops the worker,
+  and whichever worker takes the lease claims again and continues from the checkpoint.
+  Safety holds throughout: whoever holds the epoch writes, the other stops.
 
 What the local endpoint honours (checked in moto 5.2's ``s3/responses.py``): ``If-Match``
 and ``If-None-Match: *`` on PutObject, ``If-Match`` on DeleteObject; moto checks and writes

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from consumer.errors import ConsumerError, LeaseGone
 from consumer.processor import (
@@ -49,11 +50,57 @@ def _fail_stop(action: str, error: BaseException) -> None:
     done: the daemon would carry on and a later checkpoint could cover records that were
     never written. So any failure ends this process instead; the daemon starts a new one,
     which resumes at the last checkpoint, and the sinks make the replay harmless."""
-    if isinstance(error, LeaseGone):
-        log.warning("lease gone, stopping", extra={"action": action, "error": str(error)})
-        raise SystemExit(0)
     log.error("processor failed, exiting for a replay", extra={"action": action}, exc_info=error)
     raise SystemExit(1)
+
+
+# How long a processor that lost its shard keeps answering the daemon before it concludes the
+# daemon will not end it (see _LeaseGoneGuard). Well past a lease renewal (failoverTimeMillis
+# / 3: 3.3 s on AWS) and a graceful hand-off's timeout (30 s), by when the daemon of a worker
+# whose lease moved has always noticed. Kept short because of the other case: a processor
+# fenced by a stale process that claimed the shard after it (consumer/fencing.py) still holds
+# the KCL lease, and only a restart replays its shard from the checkpoint.
+LEASE_GONE_GRACE_S: Final = 60.0
+
+
+class _LeaseGoneGuard:
+    """What a processor does once its shard is no longer its own (the daemon refused a
+    checkpoint with ShutdownException, or a newer owner's epoch fenced a write).
+
+    Exiting would not stop one shard: the MultiLangDaemon takes a child that ends in the middle
+    of an action for a failed one and exits the whole worker (``System.exit``), stopping every
+    shard it runs. So the processor drops its buffer, writes and checkpoints nothing more, and
+    answers each action as done; the next owner replays from the last checkpoint. The daemon's
+    lease renewer notices the lost lease within a renewal and ends this processor (leaseLost).
+    Only if the daemon goes on sending records past LEASE_GONE_GRACE_S does the process exit,
+    so that a worker that somehow still holds the lease is restarted, not left unread."""
+
+    def __init__(self, processor: ShardProcessor) -> None:
+        self._processor = processor
+        self._since: float | None = None
+
+    def handled(self, action: str, error: BaseException) -> bool:
+        """True if ``error`` means the shard is gone (the action then counts as done)."""
+        if not isinstance(error, LeaseGone):
+            return False
+        self._processor.lease_lost()
+        self._since = time.monotonic()
+        log.warning(
+            "lease gone, writing nothing more", extra={"action": action, "error": str(error)}
+        )
+        return True
+
+    def skip(self, action: str) -> bool:
+        """True if the shard is gone: the action is answered without touching anything."""
+        if not self._processor.lease_gone:
+            return False
+        if self._since is not None and time.monotonic() - self._since > LEASE_GONE_GRACE_S:
+            log.error(
+                "lease gone but the daemon still sends records; exiting so the worker restarts",
+                extra={"action": action, "seconds": round(time.monotonic() - self._since)},
+            )
+            raise SystemExit(1)
+        return True
 
 
 # Wraps the three real sinks (fault injection in the crash tests); production passes none.
@@ -103,6 +150,7 @@ def make_record_processor(processor: ShardProcessor, status_dir: Path | None = N
     from amazon_kclpy.v3.processor import RecordProcessorBase
 
     reporter: StatusReporter | None = None
+    gone = _LeaseGoneGuard(processor)
 
     class KclRecordProcessor(RecordProcessorBase):  # type: ignore[misc]
         def initialize(self, initialize_input: Any) -> None:
@@ -115,6 +163,8 @@ def make_record_processor(processor: ShardProcessor, status_dir: Path | None = N
                 _fail_stop("initialize", error)
 
         def process_records(self, process_records_input: Any) -> None:
+            if gone.skip("processRecords"):
+                return
             try:
                 records = [
                     StreamRecord(
@@ -136,24 +186,31 @@ def make_record_processor(processor: ShardProcessor, status_dir: Path | None = N
                         processor.last_commit_at,
                     )
             except Exception as error:
-                _fail_stop("processRecords", error)
+                if not gone.handled("processRecords", error):
+                    _fail_stop("processRecords", error)
 
         def lease_lost(self, lease_lost_input: Any) -> None:
             processor.lease_lost()
 
         def shard_ended(self, shard_ended_input: Any) -> None:
+            if gone.skip("shardEnded"):
+                return  # the shard's next owner checkpoints its end
             try:
                 processor.shard_ended(_CheckpointerAdapter(shard_ended_input.checkpointer))
             except Exception as error:
-                _fail_stop("shardEnded", error)
+                if not gone.handled("shardEnded", error):
+                    _fail_stop("shardEnded", error)
 
         def shutdown_requested(self, shutdown_requested_input: Any) -> None:
+            if gone.skip("shutdownRequested"):
+                return
             try:
                 processor.shutdown_requested(
                     _CheckpointerAdapter(shutdown_requested_input.checkpointer)
                 )
             except Exception as error:
-                _fail_stop("shutdownRequested", error)
+                if not gone.handled("shutdownRequested", error):
+                    _fail_stop("shutdownRequested", error)
 
     return KclRecordProcessor()
 

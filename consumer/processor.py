@@ -181,6 +181,12 @@ class ShardProcessor:
             self._residency.used(touched)
             self._residency.evict(self._pending.touched, self._forget)
 
+    @property
+    def lease_gone(self) -> bool:
+        """Whether this processor lost its shard (leaseLost, a refused checkpoint, a fence):
+        it writes nothing more."""
+        return self._lease_lost
+
     def lease_lost(self) -> None:
         # Another worker owns the shard now and resumes from the last checkpoint: what is
         # buffered here will be produced again there. Writing it could race the new owner;

@@ -181,7 +181,13 @@ def test_shutdown_requested_flushes_and_checkpoints(tmp_path: Path) -> None:
     assert daemon.finish()[0] == 0
 
 
-def test_shutdown_exception_at_checkpoint_stops_without_retrying(tmp_path: Path) -> None:
+def test_shutdown_exception_at_checkpoint_writes_nothing_more_and_keeps_the_child(
+    tmp_path: Path,
+) -> None:
+    """The lease is gone (the daemon refuses the checkpoint): no retry, and the child must not
+    exit - the MultiLangDaemon would take that for a failure and stop the whole worker. It
+    answers the action, writes and checkpoints nothing more, and ends at the daemon's
+    leaseLost like any processor."""
     daemon = Daemon(tmp_path)
     _initialize(daemon)
     _process(daemon, _records(0, 3))
@@ -194,10 +200,22 @@ def test_shutdown_exception_at_checkpoint_stops_without_retrying(tmp_path: Path)
             "error": "ShutdownException",
         }
     )
-    assert daemon.receive() is None  # no retry, no status: the process has stopped
+    daemon.expect_status("processRecords")  # no retry: the answer comes at once
+    rows_before = _lines(tmp_path / "rows.jsonl")
+    state_before = _lines(tmp_path / "state.jsonl")
+    # Records the daemon sends before it notices: enough to flush, yet nothing is written and
+    # no checkpoint is asked for.
+    _process(daemon, _records(3, 3))
+    daemon.expect_status("processRecords")
+    daemon.send({"action": "shutdownRequested"})
+    daemon.expect_status("shutdownRequested")
+    daemon.send({"action": "leaseLost"})
+    daemon.expect_status("leaseLost")
     code, stderr = daemon.finish()
     assert code == 0
-    assert "lease gone" in stderr
+    assert "lease gone, writing nothing more" in stderr
+    assert _lines(tmp_path / "rows.jsonl") == rows_before
+    assert _lines(tmp_path / "state.jsonl") == state_before
 
 
 def test_a_sink_failure_stops_the_process_before_any_checkpoint(tmp_path: Path) -> None:
