@@ -90,6 +90,12 @@ class _LeaseGoneGuard:
         )
         return True
 
+    def fail(self, action: str, error: BaseException) -> None:
+        """The answer to an action that raised: a gone lease counts as done (``handled``);
+        anything else ends the process (``_fail_stop``)."""
+        if not self.handled(action, error):
+            _fail_stop(action, error)
+
     def skip(self, action: str) -> bool:
         """True if the shard is gone: the action is answered without touching anything."""
         if not self._processor.lease_gone:
@@ -186,8 +192,7 @@ def make_record_processor(processor: ShardProcessor, status_dir: Path | None = N
                         processor.last_commit_at,
                     )
             except Exception as error:
-                if not gone.handled("processRecords", error):
-                    _fail_stop("processRecords", error)
+                gone.fail("processRecords", error)
 
         def lease_lost(self, lease_lost_input: Any) -> None:
             processor.lease_lost()
@@ -198,8 +203,7 @@ def make_record_processor(processor: ShardProcessor, status_dir: Path | None = N
             try:
                 processor.shard_ended(_CheckpointerAdapter(shard_ended_input.checkpointer))
             except Exception as error:
-                if not gone.handled("shardEnded", error):
-                    _fail_stop("shardEnded", error)
+                gone.fail("shardEnded", error)
 
         def shutdown_requested(self, shutdown_requested_input: Any) -> None:
             if gone.skip("shutdownRequested"):
@@ -209,8 +213,7 @@ def make_record_processor(processor: ShardProcessor, status_dir: Path | None = N
                     _CheckpointerAdapter(shutdown_requested_input.checkpointer)
                 )
             except Exception as error:
-                if not gone.handled("shutdownRequested", error):
-                    _fail_stop("shutdownRequested", error)
+                gone.fail("shutdownRequested", error)
 
     return KclRecordProcessor()
 

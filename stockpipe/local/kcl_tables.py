@@ -38,11 +38,16 @@ def _of_type(items: list[dict[str, Any]], entity: str) -> list[dict[str, Any]]:
     return [i for i in items if i.get(ENTITY_TYPE, {}).get("S") == entity]
 
 
+def leases(dynamodb: Any, application: str) -> list[dict[str, Any]]:
+    """Every lease item (one per shard, finished ones included), typed values."""
+    return _of_type(scan(dynamodb, application), LEASE)
+
+
 def lease_owners(dynamodb: Any, application: str) -> dict[str, str]:
     """Open shard -> its lease owner ("" for none); finished shards (SHARD_END) left out."""
     return {
         item["leaseKey"]["S"]: item.get("leaseOwner", {}).get("S", "")
-        for item in _of_type(scan(dynamodb, application), LEASE)
+        for item in leases(dynamodb, application)
         if item.get("checkpoint", {}).get("S") != "SHARD_END"
     }
 

@@ -93,13 +93,12 @@ def _open_shards(env: dict[str, str]) -> set[str]:
 def _leases(env: dict[str, str]) -> str:
     """The lease table's leases, one line each: what a failure needs to be read later (who
     held which shard, and whether a hand-off was pending: ``checkpointOwner``)."""
-    items = kcl_tables.scan(_dynamodb(env), env["STOCKPIPE_APPLICATION_NAME"])
+    items = kcl_tables.leases(_dynamodb(env), env["STOCKPIPE_APPLICATION_NAME"])
     fields = ("leaseOwner", "checkpointOwner", "checkpoint", "leaseCounter")
     return "\n".join(
         f"{i['leaseKey']['S']}: "
         + " ".join(f"{f}={next(iter(i[f].values()))}" for f in fields if f in i)
         for i in sorted(items, key=lambda i: i["leaseKey"]["S"])
-        if i.get("entityType", {}).get("S") == kcl_tables.LEASE
     )
 
 

@@ -22,6 +22,14 @@ def processor() -> ShardProcessor:
     return processor
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """kcl_app's monotonic clock, moved by the test (``clock[0] += seconds``)."""
+    now = [1_000.0]
+    monkeypatch.setattr(kcl_app.time, "monotonic", lambda: now[0])
+    return now
+
+
 def test_only_a_gone_lease_is_handled(processor: ShardProcessor) -> None:
     guard = _LeaseGoneGuard(processor)
     assert not guard.skip("processRecords")
@@ -33,26 +41,22 @@ def test_only_a_gone_lease_is_handled(processor: ShardProcessor) -> None:
 
 
 def test_a_daemon_that_keeps_sending_past_the_grace_ends_the_process(
-    processor: ShardProcessor, monkeypatch: pytest.MonkeyPatch
+    processor: ShardProcessor, clock: list[float]
 ) -> None:
-    now = [1_000.0]
-    monkeypatch.setattr(kcl_app.time, "monotonic", lambda: now[0])
     guard = _LeaseGoneGuard(processor)
     guard.handled("processRecords", LeaseGone("fenced"))
-    now[0] += LEASE_GONE_GRACE_S
+    clock[0] += LEASE_GONE_GRACE_S
     assert guard.skip("processRecords")  # at the limit: still answered
-    now[0] += 1
+    clock[0] += 1
     with pytest.raises(SystemExit) as stopped:
         guard.skip("processRecords")
     assert stopped.value.code == 1
 
 
 def test_a_lease_lost_by_the_daemon_itself_is_skipped_without_a_deadline(
-    processor: ShardProcessor, monkeypatch: pytest.MonkeyPatch
+    processor: ShardProcessor, clock: list[float]
 ) -> None:
-    now = [1_000.0]
-    monkeypatch.setattr(kcl_app.time, "monotonic", lambda: now[0])
     guard = _LeaseGoneGuard(processor)
     processor.lease_lost()  # the daemon's leaseLost: it ends the child itself
-    now[0] += 10 * LEASE_GONE_GRACE_S
+    clock[0] += 10 * LEASE_GONE_GRACE_S
     assert guard.skip("shutdownRequested")
