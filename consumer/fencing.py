@@ -62,10 +62,13 @@ the new owner has written:
   Safety holds throughout: whoever holds the epoch writes, the other stops.
 
 What the local endpoint honours (checked in moto 5.2's ``s3/responses.py``): ``If-Match``
-and ``If-None-Match: *`` on PutObject, ``If-Match`` on DeleteObject; moto checks and writes
-in one request handler, which is atomic for the single-threaded in-process tests. DynamoDB
-transactions with ``ConditionCheck`` are honoured by moto. The in-process tests
-(``tests/consumer/test_fencing.py``) force every interleaving a real run cannot.
+and ``If-None-Match: *`` on PutObject, ``If-Match`` on DeleteObject, and DynamoDB
+transactions with ``ConditionCheck``. But moto checks a condition and then writes, and
+another thread's write can land in between (racing ``If-None-Match: *`` PUTs had two
+winners); S3 and DynamoDB do both in one step. So the local stack's moto server runs checked
+writes one at a time (``stockpipe/local/moto_server.py``), and the in-process tests
+(``tests/consumer/sinks/test_fencing.py``), which force every interleaving a real run
+cannot, give moto the same atomicity (``tests/consumer/sinks/fleet_support.py``).
 """
 
 from __future__ import annotations

@@ -150,7 +150,16 @@ def up(shards: int, proxy: ProxyOptions | None = None) -> StackState:
     moto_port, kinesis_port, tls_port = _free_port(), _free_port(), _free_port()
     moto_log, kinesis_log = directory / "moto.log", directory / "kinesis.log"
     moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOCAL_HOST, "-p", str(moto_port)],
+        # moto_server, with conditional writes made atomic (stockpipe/local/moto_server.py).
+        [
+            sys.executable,
+            "-m",
+            "stockpipe.local.moto_server",
+            "-H",
+            LOCAL_HOST,
+            "-p",
+            str(moto_port),
+        ],
         stdout=moto_log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,6 +157,30 @@ class Pause:
             self._others()
 
 
+class AtomicConditionalS3:
+    """S3 as the lake relies on it: a conditional PUT or DELETE checks its condition and
+    stores in one step. In-process moto checks, then stores, and another thread's write can
+    land in between - the stale owner's lake thread runs while the new owner writes - so
+    both owners' ``If-None-Match: *`` could succeed and one object replace the other. One
+    lock, shared by every owner's client, gives moto the atomicity S3 has."""
+
+    def __init__(self, s3: Any, lock: threading.Lock) -> None:
+        self._s3 = s3
+        self._lock = lock
+        self.exceptions = s3.exceptions
+
+    def get_object(self, **kwargs: Any) -> Any:
+        return self._s3.get_object(**kwargs)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._s3.put_object(**kwargs)
+
+    def delete_object(self, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._s3.delete_object(**kwargs)
+
+
 class PausingS3:
     """The stale owner's S3 client: ``lake_read`` before its first GET of a tick object,
     ``lake_write`` before its first PUT of one, ``dead_letters`` before its first PUT of a
@@ -216,6 +241,7 @@ class Stack:
     s3: Any
     settings: Settings
     leases: Leases = field(default_factory=Leases)
+    s3_writes: threading.Lock = field(default_factory=threading.Lock)
 
     def processor(self, batch: int, pause: Pause | None = None, worker: str = "") -> ShardProcessor:
         client = self.dynamodb.meta.client
@@ -223,7 +249,8 @@ class Stack:
         rows_client = boto3.client("dynamodb", region_name=self.settings.region)
         rows = DynamoRowsTable(rows_client, self.settings.rows_table, timedelta(days=3650))
         state = DynamoStateStore(client, self.settings.state_table)
-        s3 = self.s3 if pause is None else PausingS3(self.s3, pause)
+        atomic = AtomicConditionalS3(self.s3, self.s3_writes)
+        s3 = atomic if pause is None else PausingS3(atomic, pause)
         lake = S3Lake(s3, self.settings.bucket, "ticks", "dead-letter")
         return ShardProcessor(
             rows if pause is None else PausingRows(rows, pause),

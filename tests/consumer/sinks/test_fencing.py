@@ -7,7 +7,10 @@ child, and a parent's stale owner cannot overwrite what a child saved.
 
 moto in-process; the interleavings are forced by pausing the stale owner's sink clients
 (tests/consumer/sinks/fleet_support.py). moto honours the S3 conditions the lake relies on
-(If-None-Match, If-Match on PUT and DELETE) and DynamoDB transactions with a ConditionCheck.
+(If-None-Match, If-Match on PUT and DELETE) and DynamoDB transactions with a ConditionCheck,
+but checks an S3 condition and stores the object in two steps, where S3 does both at once:
+the harness's AtomicConditionalS3 makes them one, else two owners writing side by side (one
+owner's lake thread runs on while the other writes) could both win ``If-None-Match: *``.
 """
 
 from __future__ import annotations
