@@ -92,10 +92,11 @@ def _free_port() -> int:
 
 @contextmanager
 def local_moto() -> Iterator[tuple[str, int]]:
-    """A moto server process on 127.0.0.1: (endpoint, pid)."""
+    """The local stack's moto server (stockpipe/local/moto_server.py) as a process on
+    127.0.0.1: (endpoint, pid)."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "stockpipe.local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -4,9 +4,6 @@ the conditions the fencing relies on are answered as S3 and DynamoDB answer them
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from stockpipe.bench.producer import local_moto
 from stockpipe.local.moto_server import AtomicCheckedWrites, is_checked_write
 from tests.local_servers import client
 
@@ -91,29 +89,8 @@ def test_reads_and_unconditional_writes_still_overlap() -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stockpipe.local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("stockpipe.local.moto_server did not start") from None
-                time.sleep(0.1)
+    with local_moto() as (endpoint, _pid):
         yield endpoint
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _error_code(call: Callable[[], Any]) -> str:
