@@ -15,10 +15,22 @@ One CreateTable with the index in it leaves no such window: the loser of a concu
 gets ResourceInUseException and waits for the winner's table, and KCL, finding table and index,
 creates neither. The key schema, attribute types, index and billing mode are KCL's own
 (``DynamoDBLeaseSerializer``, ``DynamoDBLeaseRefresher``); tests/consumer/test_lease_table.py
-compares them with a table the real daemon made."""
+compares them with a table the real daemon made.
+
+The same holds for KCL 3's migration state, the lease table's ``Migration3.0`` item. A worker
+that finds none creates one (``CLIENT_VERSION_3X``) with a conditional put; of workers that
+start together, the losers' first initialization fails ("Failed to create migration state")
+after the state machine was marked initialized, the retry skips the leader decider and the
+assignment mode, and that worker never takes a lease and then exits. (KCL 3.5.1:
+``AbstractMigrationClientVersionState.ensureDdbStateMatchesClientVersion``; one run in five
+of the fleet test.) So ``stockpipe consume`` writes that item first, as KCL would, if it is
+absent: every worker then finds ``CLIENT_VERSION_3X`` and writes nothing. The item's
+attributes are KCL's own (``MigrationState.serialize``); the tests compare them with the
+item a real daemon wrote."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
@@ -26,6 +38,11 @@ from botocore.exceptions import ClientError
 from consumer.errors import ConsumerError
 
 LEASE_OWNER_INDEX: Final = "LeaseOwnerToLeaseKeyIndex"
+# KCL 3's migration state item (MigrationState.MIGRATION_HASH_KEY and its entity type) and the
+# client version a new application runs (clientVersionConfig left at CLIENT_VERSION_CONFIG_3X).
+MIGRATION_STATE_KEY: Final = "Migration3.0"
+MIGRATION_ENTITY_TYPE: Final = "CLIENT_VERSION_MIGRATION"
+CLIENT_VERSION: Final = "CLIENT_VERSION_3X"
 _WAIT: Final = {"Delay": 1, "MaxAttempts": 120}  # a new on-demand table is ACTIVE in seconds
 
 
@@ -69,3 +86,42 @@ def ensure_lease_table(dynamodb: Any, name: str) -> bool:
         created = False
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig=_WAIT)
     return created
+
+
+def migration_state_item(worker_id: str, now_ms: int) -> dict[str, Any]:
+    """The ``Migration3.0`` item as a KCL 3 worker writes it on an application's first start:
+    client version 3.x, modified by ``worker_id``, with the one history entry (from INIT)."""
+    history = {
+        "cv": {"S": "CLIENT_VERSION_INIT"},
+        "mb": {"S": worker_id},
+        "mts": {"N": f"{now_ms}"},
+    }
+    return {
+        "leaseKey": {"S": MIGRATION_STATE_KEY},
+        "entityType": {"S": MIGRATION_ENTITY_TYPE},
+        "cv": {"S": CLIENT_VERSION},
+        "mb": {"S": worker_id},
+        "mts": {"N": f"{now_ms}"},
+        "h": {"L": [{"M": history}]},
+    }
+
+
+def ensure_migration_state(dynamodb: Any, name: str, worker_id: str) -> bool:
+    """Write KCL's migration state into the lease table ``name`` unless an item is there;
+    True if this call wrote it. An existing item (any client version, say an application
+    migrating from KCL 2) is left as it is."""
+    try:
+        dynamodb.put_item(
+            TableName=name,
+            Item=migration_state_item(worker_id, int(time.time() * 1000)),
+            ConditionExpression="attribute_not_exists(leaseKey)",
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "ConditionalCheckFailedException":  # there already: nothing to do
+            return False
+        raise ConsumerError(
+            f"cannot write KCL's migration state to the lease table {name!r} ({code}): the "
+            "consumer's role needs dynamodb:PutItem on it (deploy/ grants it)"
+        ) from error
+    return True

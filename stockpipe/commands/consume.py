@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         run_daemon,
         write_properties,
     )
-    from consumer.lease_table import ensure_lease_table
+    from consumer.lease_table import ensure_lease_table, ensure_migration_state
     from core import aws
     from core.settings import Settings
 
@@ -81,9 +81,12 @@ def run(args: argparse.Namespace) -> int:
     log_path = None if args.daemon_log == "-" else Path(args.daemon_log or workdir / "daemon.log")
     if log_path is not None:
         print(f"consumer: daemon log in {log_path}", file=sys.stderr, flush=True)
-    # Before any daemon: workers that start together would race KCL's own two-step creation
-    # (consumer/lease_table.py says what that costs).
-    ensure_lease_table(aws.client("dynamodb", settings), settings.application_name)
+    # Before any daemon: workers that start together would race KCL's own two-step table
+    # creation and its first migration-state write (consumer/lease_table.py says what each
+    # costs).
+    dynamodb = aws.client("dynamodb", settings)
+    ensure_lease_table(dynamodb, settings.application_name)
+    ensure_migration_state(dynamodb, settings.application_name, worker_id)
     return run_daemon(
         java_command(properties, kcl_jars(settings)),
         daemon_env(os.environ, status_dir.resolve(), worker_id),
