@@ -43,6 +43,8 @@ LEASE_OWNER_INDEX: Final = "LeaseOwnerToLeaseKeyIndex"
 MIGRATION_STATE_KEY: Final = "Migration3.0"
 MIGRATION_ENTITY_TYPE: Final = "CLIENT_VERSION_MIGRATION"
 CLIENT_VERSION: Final = "CLIENT_VERSION_3X"
+# KCL 3.0-3.4 kept coordinator state (the migration state among it) in a table of its own.
+LEGACY_COORDINATOR_SUFFIX: Final = "-CoordinatorState"
 _WAIT: Final = {"Delay": 1, "MaxAttempts": 120}  # a new on-demand table is ACTIVE in seconds
 
 
@@ -106,10 +108,29 @@ def migration_state_item(worker_id: str, now_ms: int) -> dict[str, Any]:
     }
 
 
+def _has_legacy_coordinator_table(dynamodb: Any, name: str) -> bool:
+    legacy = f"{name}{LEGACY_COORDINATOR_SUFFIX}"
+    try:
+        dynamodb.describe_table(TableName=legacy)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "ResourceNotFoundException":
+            return False
+        raise ConsumerError(
+            f"cannot tell whether KCL's table {legacy!r} exists ({code}): the consumer's role "
+            "needs dynamodb:DescribeTable on it (deploy/ grants it)"
+        ) from error
+    return True
+
+
 def ensure_migration_state(dynamodb: Any, name: str, worker_id: str) -> bool:
     """Write KCL's migration state into the lease table ``name`` unless an item is there;
     True if this call wrote it. An existing item (any client version, say an application
-    migrating from KCL 2) is left as it is."""
+    migrating from KCL 2) is left as it is. So is an application that KCL 3.0-3.4 ran: while
+    its ``-CoordinatorState`` table exists, KCL 3.5 keeps the migration state there (its
+    ``TableMigrationStateMachineImpl``), and an item in the lease table would only confuse it."""
+    if _has_legacy_coordinator_table(dynamodb, name):
+        return False
     try:
         dynamodb.put_item(
             TableName=name,

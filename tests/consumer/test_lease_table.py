@@ -156,11 +156,24 @@ def test_an_existing_migration_state_of_another_version_is_left_alone(dynamodb: 
     assert _migration_item(dynamodb, "app") == rollback
 
 
+def test_an_application_with_kcl_3_0_coordinator_table_is_left_to_kcl(dynamodb: Any) -> None:
+    ensure_lease_table(dynamodb, "app")
+    dynamodb.create_table(
+        TableName="app-CoordinatorState",
+        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    assert ensure_migration_state(dynamodb, "app", "w1") is False
+    assert _migration_item(dynamodb, "app") == {}
+
+
 def test_no_right_to_write_the_migration_state_is_a_clear_error() -> None:
     client = boto3.client(
         "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
     )
     with Stubber(client) as stub:
+        stub.add_client_error("describe_table", "ResourceNotFoundException", http_status_code=400)
         stub.add_client_error("put_item", "AccessDeniedException", http_status_code=400)
         with pytest.raises(ConsumerError, match=r"'app' \(AccessDeniedException\).*PutItem"):
             ensure_migration_state(client, "app", "w1")
