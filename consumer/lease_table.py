@@ -48,6 +48,10 @@ LEGACY_COORDINATOR_SUFFIX: Final = "-CoordinatorState"
 _WAIT: Final = {"Delay": 1, "MaxAttempts": 120}  # a new on-demand table is ACTIVE in seconds
 
 
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
 def lease_table_definition(name: str) -> dict[str, Any]:
     """``create_table`` arguments for the lease table ``name`` as KCL 3 would make it."""
     return {
@@ -79,7 +83,7 @@ def ensure_lease_table(dynamodb: Any, name: str) -> bool:
     try:
         dynamodb.create_table(**lease_table_definition(name))
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = _error_code(error)
         if code != "ResourceInUseException":  # not "someone made it first"
             raise ConsumerError(
                 f"cannot create the KCL lease table {name!r} ({code}): the consumer's role "
@@ -113,7 +117,7 @@ def _has_legacy_coordinator_table(dynamodb: Any, name: str) -> bool:
     try:
         dynamodb.describe_table(TableName=legacy)
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = _error_code(error)
         if code == "ResourceNotFoundException":
             return False
         raise ConsumerError(
@@ -138,7 +142,7 @@ def ensure_migration_state(dynamodb: Any, name: str, worker_id: str) -> bool:
             ConditionExpression="attribute_not_exists(leaseKey)",
         )
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = _error_code(error)
         if code == "ConditionalCheckFailedException":  # there already: nothing to do
             return False
         raise ConsumerError(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from core.contracts.tick import Tick, encode_tick
 from producer.synthetic import synthetic_ticks
 from producer.writer import OrderedBatchWriter
+from stockpipe.local import moto_server
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis.type_defs import PutRecordsOutputTypeDef, PutRecordsRequestEntryTypeDef
@@ -96,7 +96,7 @@ def local_moto() -> Iterator[tuple[str, int]]:
     127.0.0.1: (endpoint, pid)."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "stockpipe.local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        moto_server.command("127.0.0.1", port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -33,7 +33,7 @@ from pydantic import SecretStr
 
 from core import aws
 from core.settings import Settings
-from stockpipe.local import proxy_process
+from stockpipe.local import moto_server, proxy_process
 from stockpipe.local.latency import Latency
 from stockpipe.local.proxy_options import ProxyOptions
 
@@ -81,7 +81,7 @@ def bench_proxy(calls: int, latency_ms: float) -> ProxyBench:
     with tempfile.TemporaryDirectory(prefix="stockpipe-bench-proxy-") as work:
         directory = Path(work)
         port = _free_port()
-        with _process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]):
+        with _process(moto_server.command("127.0.0.1", port)):
             moto = f"http://127.0.0.1:{port}"
             _wait_for(port)
             _create_table(moto)

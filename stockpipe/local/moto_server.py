@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
@@ -39,6 +40,11 @@ DYNAMODB_WRITES: Final = frozenset(
 _S3_WRITE_METHODS: Final = frozenset({"PUT", "POST", "DELETE"})
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def command(host: str, port: int) -> list[str]:
+    """The command line that runs this server on ``host:port``."""
+    return [sys.executable, "-m", "stockpipe.local.moto_server", "-H", host, "-p", str(port)]
 
 
 def is_checked_write(environ: dict[str, Any]) -> bool:

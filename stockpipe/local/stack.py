@@ -13,14 +13,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
 from core.errors import StockpipeError
-from stockpipe.local import proxy_process
+from stockpipe.local import moto_server, proxy_process
 from stockpipe.local.names import FAKE_KEY_ID, FAKE_SECRET, LOCAL_HOST, REGION, alerts_topic_name
 from stockpipe.local.proxy_options import ProxyOptions
 
@@ -150,16 +149,8 @@ def up(shards: int, proxy: ProxyOptions | None = None) -> StackState:
     moto_port, kinesis_port, tls_port = _free_port(), _free_port(), _free_port()
     moto_log, kinesis_log = directory / "moto.log", directory / "kinesis.log"
     moto = subprocess.Popen(
-        # moto_server, with conditional writes made atomic (stockpipe/local/moto_server.py).
-        [
-            sys.executable,
-            "-m",
-            "stockpipe.local.moto_server",
-            "-H",
-            LOCAL_HOST,
-            "-p",
-            str(moto_port),
-        ],
+        # moto_server, with conditional writes made atomic.
+        moto_server.command(LOCAL_HOST, moto_port),
         stdout=moto_log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
